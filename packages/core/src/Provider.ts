@@ -1,0 +1,228 @@
+/**
+ * An OAuth provider as a value: issuer, client, endpoints, scopes and the
+ * `originator` the provider expects. The default is OpenAI's "Sign in with
+ * ChatGPT" as the Codex CLI uses it (protocol.md §0, §1.3, §9); every URL can
+ * be pointed elsewhere, which is how tests and the sandbox use a fake issuer.
+ *
+ * @since 0.1.0
+ */
+import { type Config, type ConfigError, Context, Effect, Layer, Schema } from "effect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoints {
+  readonly authorize: string
+  readonly token: string
+  readonly revoke: string
+  readonly deviceUserCode: string
+  readonly deviceToken: string
+  readonly deviceVerification: string
+  readonly deviceCallback: string
+  readonly jwks: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Info {
+  /** A short name for messages, e.g. `openai`. */
+  readonly name: string
+  /** The issuer, without a trailing slash: `https://auth.openai.com`. */
+  readonly issuer: string
+  readonly clientId: string
+  readonly scopes: ReadonlyArray<string>
+  /** Sent as the `originator` query parameter and header. */
+  readonly originator: string
+  readonly endpoints: Endpoints
+}
+
+/**
+ * The provider in use. Login flows and the token lifecycle read it from the
+ * context, so switching issuer is a matter of providing another layer.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Provider extends Context.Tag("@subauth/core/Provider")<Provider, Info>() {}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderError extends Schema.TaggedError<ProviderError>("@subauth/core/ProviderError")("ProviderError", {
+  reason: Schema.Literal("InvalidUrl", "InsecureEndpoint"),
+  field: Schema.String,
+  url: Schema.String
+}) {
+  override get message(): string {
+    return this.reason === "InvalidUrl"
+      ? `"${this.field}" is not a valid URL: ${this.url}`
+      : `"${this.field}" uses plain http (${this.url}); only https is allowed, or http to a loopback host with "allowInsecureHttp"`
+  }
+}
+
+/**
+ * The OAuth client id of the Codex CLI, a public PKCE client without secret.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const OPENAI_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const OPENAI_ISSUER = "https://auth.openai.com"
+
+/**
+ * The scopes of Codex CLI 0.169 (protocol.md §9).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const OPENAI_SCOPES: ReadonlyArray<string> = [
+  "openid",
+  "profile",
+  "email",
+  "offline_access",
+  "api.connectors.read",
+  "api.connectors.invoke"
+]
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly name?: string
+  readonly issuer?: string
+  readonly clientId?: string
+  readonly scopes?: ReadonlyArray<string>
+  readonly originator?: string
+  /** Any endpoint not given is derived from the issuer. */
+  readonly endpoints?: Partial<Endpoints>
+  /**
+   * Allow `http://` URLs whose host is a loopback address (127.0.0.0/8, ::1,
+   * localhost). Meant for tests and the sandbox; other hosts are always refused.
+   */
+  readonly allowInsecureHttp?: boolean
+}
+
+/**
+ * The endpoints of an issuer laid out as auth.openai.com lays them out.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const endpointsOf = (issuer: string): Endpoints => ({
+  authorize: `${issuer}/oauth/authorize`,
+  token: `${issuer}/oauth/token`,
+  revoke: `${issuer}/oauth/revoke`,
+  deviceUserCode: `${issuer}/api/accounts/deviceauth/usercode`,
+  deviceToken: `${issuer}/api/accounts/deviceauth/token`,
+  deviceVerification: `${issuer}/codex/device`,
+  deviceCallback: `${issuer}/deviceauth/callback`,
+  jwks: `${issuer}/.well-known/jwks.json`
+})
+
+const isLoopbackHost = (hostname: string): boolean => {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase()
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): ProviderError | undefined => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return new ProviderError({ reason: "InvalidUrl", field, url })
+  }
+  if (parsed.protocol === "https:") return undefined
+  if (parsed.protocol === "http:") {
+    return allowInsecureHttp && isLoopbackHost(parsed.hostname)
+      ? undefined
+      : new ProviderError({ reason: "InsecureEndpoint", field, url })
+  }
+  return new ProviderError({ reason: "InvalidUrl", field, url })
+}
+
+/**
+ * Builds a provider from options, defaulting to OpenAI, and validates every URL.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Info, ProviderError> =>
+  Effect.suspend(() => {
+    const allowInsecureHttp = options.allowInsecureHttp === true
+    const issuer = (options.issuer ?? OPENAI_ISSUER).replace(/\/+$/, "")
+    const endpoints: Endpoints = { ...endpointsOf(issuer), ...options.endpoints }
+    const checked: Array<[string, string]> = [
+      ["issuer", issuer],
+      ...Object.entries(endpoints).map(([k, v]): [string, string] => [`endpoints.${k}`, v])
+    ]
+    for (const [field, url] of checked) {
+      const error = checkUrl(field, url, allowInsecureHttp)
+      if (error) return Effect.fail(error)
+    }
+    return Effect.succeed<Info>({
+      name: options.name ?? (issuer === OPENAI_ISSUER ? "openai" : new URL(issuer).host),
+      issuer,
+      clientId: options.clientId ?? OPENAI_CLIENT_ID,
+      scopes: options.scopes ?? OPENAI_SCOPES,
+      originator: options.originator ?? "codex_cli_rs",
+      endpoints
+    })
+  })
+
+/**
+ * OpenAI's ChatGPT sign-in, exactly as the Codex CLI uses it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openai: Info = Effect.runSync(make())
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Provider, ProviderError> => Layer.effect(Provider, make(options))
+
+/**
+ * The default provider (OpenAI).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerOpenAI: Layer.Layer<Provider> = Layer.succeed(Provider, openai)
+
+/**
+ * Options read through `Config`, once, when the layer is built. Unset values
+ * fall back to OpenAI's.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (options: {
+  readonly issuer?: Config.Config<string | undefined>
+  readonly originator?: Config.Config<string | undefined>
+  readonly allowInsecureHttp?: Config.Config<boolean>
+}): Layer.Layer<Provider, ProviderError | ConfigError.ConfigError> =>
+  Layer.effect(
+    Provider,
+    Effect.gen(function*() {
+      const issuer = options.issuer ? yield* options.issuer : undefined
+      const originator = options.originator ? yield* options.originator : undefined
+      const allowInsecureHttp = options.allowInsecureHttp ? yield* options.allowInsecureHttp : false
+      return yield* make({
+        allowInsecureHttp,
+        ...(issuer !== undefined ? { issuer } : {}),
+        ...(originator !== undefined ? { originator } : {})
+      })
+    })
+  )

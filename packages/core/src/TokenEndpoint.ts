@@ -1,0 +1,318 @@
+/**
+ * The requests to the provider's token endpoints: refresh, authorization code
+ * exchange and revocation, each byte for byte as the Codex CLI sends them
+ * (fixtures in `fixtures/codex-cli/`), and the pure functions that classify
+ * their answers.
+ *
+ * Retrying is left to the caller (see {@link retryTransient}): whether a
+ * request may be repeated depends on what it spends.
+ *
+ * @since 0.1.0
+ */
+import { type HttpClient, HttpClientRequest } from "@effect/platform"
+import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
+import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
+import { version } from "./internal/version.js"
+import { type RawResponse, send } from "./internal/http.js"
+import { scrub } from "./internal/text.js"
+import { Provider } from "./Provider.js"
+import { TokenResponse } from "./TokenSet.js"
+
+/**
+ * Why a refresh is made; sent as `refresh_reason` (protocol.md §9).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RefreshReason = "proactive_expiry" | "scheduled" | "unauthorized_recovery"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions {
+  /** Limit for one request, answer included. Default 30 seconds. */
+  readonly timeout?: Duration.DurationInput
+  /** Default `subauth/<version>`. */
+  readonly userAgent?: string
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(30)
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const USER_AGENT = `subauth/${version}`
+
+/**
+ * The error code of an error body, lower-cased, looked up where OpenAI and
+ * OAuth put it: `error.code` (object), `error` (string), then `code`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const errorCodeOf = (body: unknown): string | undefined => {
+  if (typeof body !== "object" || body === null) return undefined
+  const { error, code } = body as { error?: unknown; code?: unknown }
+  const found = typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "string"
+    ? (error as { code: string }).code
+    : typeof error === "string"
+    ? error
+    : typeof code === "string"
+    ? code
+    : undefined
+  return found?.toLowerCase()
+}
+
+/**
+ * The human text of an error body: `error_description`, `error.message`, or `message`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const errorDescriptionOf = (body: unknown): string | undefined => {
+  if (typeof body !== "object" || body === null) return undefined
+  const { error, error_description, message } = body as Record<string, unknown>
+  if (typeof error_description === "string") return error_description
+  if (typeof error === "object" && error !== null) {
+    const m = (error as { message?: unknown }).message
+    if (typeof m === "string") return m
+  }
+  return typeof message === "string" ? message : undefined
+}
+
+const permanentRefreshCodes: Record<string, ReauthRequired["reason"]> = {
+  refresh_token_reused: "RefreshTokenReused",
+  refresh_token_expired: "RefreshTokenExpired",
+  refresh_token_invalidated: "RefreshTokenInvalidated"
+}
+
+const transientOrError = (
+  endpoint: string,
+  response: RawResponse,
+  secrets: ReadonlyArray<string>
+): TokenEndpointError | TransportError => {
+  const code = errorCodeOf(response.json)
+  const rawDescription = errorDescriptionOf(response.json)
+  const description = rawDescription === undefined ? undefined : scrub(rawDescription, secrets)
+  if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    return new TransportError({
+      reason: response.status === 429 ? "RateLimited" : response.status === 408 ? "Timeout" : "ServerError",
+      endpoint,
+      status: response.status,
+      ...(description !== undefined ? { description } : {})
+    })
+  }
+  return new TokenEndpointError({
+    reason: "ErrorResponse",
+    endpoint,
+    status: response.status,
+    ...(code !== undefined ? { code: scrub(code, secrets, 80) } : {}),
+    ...(description !== undefined ? { description } : {})
+  })
+}
+
+/**
+ * Classifies a failed answer from a refresh: a known permanent code or any 401
+ * means the login is dead ({@link ReauthRequired}, never retried); 5xx, 408 and
+ * 429 are transient; anything else is a {@link TokenEndpointError}.
+ *
+ * @see protocol.md §3.2
+ * @since 0.1.0
+ * @category decoding
+ */
+export const classifyRefreshFailure = (
+  response: RawResponse,
+  context: { readonly profile: string; readonly secrets: ReadonlyArray<string> }
+): ReauthRequired | TokenEndpointError | TransportError => {
+  const code = errorCodeOf(response.json)
+  const known = code !== undefined ? permanentRefreshCodes[code] : undefined
+  if (known !== undefined || response.status === 401) {
+    const description = errorDescriptionOf(response.json)
+    return new ReauthRequired({
+      reason: known ?? "RefreshRejected",
+      profile: context.profile,
+      status: response.status,
+      ...(code !== undefined ? { code: scrub(code, context.secrets, 80) } : {}),
+      ...(description !== undefined ? { description: scrub(description, context.secrets) } : {})
+    })
+  }
+  return transientOrError("token", response, context.secrets)
+}
+
+/**
+ * Decodes a success body. A body that is not a token response is an
+ * `InvalidResponse` naming the fields that were wrong, never their values.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeTokenResponse = (
+  endpoint: string,
+  response: RawResponse
+): Either.Either<TokenResponse, TokenEndpointError> => {
+  if (response.json === undefined) {
+    return Either.left(
+      new TokenEndpointError({ reason: "InvalidResponse", endpoint, status: response.status, description: "the body is not JSON" })
+    )
+  }
+  return Schema.decodeUnknownEither(TokenResponse)(response.json, { errors: "all" }).pipe(
+    Either.mapLeft((error) => {
+      // Only the paths: an issue's message quotes the offending value, which may be a token.
+      const fields = [...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => i.path.join(".")))]
+        .filter((f) => f.length > 0)
+      return new TokenEndpointError({
+        reason: "InvalidResponse",
+        endpoint,
+        status: response.status,
+        description: fields.length > 0 ? `unexpected or missing ${fields.map((f) => `"${f}"`).join(", ")}` : "not a token response"
+      })
+    })
+  )
+}
+
+/**
+ * Exchanges a refresh token for new tokens: `POST {token}` with the JSON body
+ * `{client_id, grant_type, refresh_reason, refresh_token}` and the `originator`
+ * and `user-agent` headers, as Codex CLI 0.169 does.
+ *
+ * @see protocol.md §3.1, §9 (fixture `refresh-request.json`)
+ * @since 0.1.0
+ * @category requests
+ */
+export const refresh = (
+  params: {
+    readonly refreshToken: Redacted.Redacted<string>
+    readonly reason: RefreshReason
+    readonly profile: string
+  },
+  options: RequestOptions = {}
+): Effect.Effect<TokenResponse, ReauthRequired | TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const secrets = [Redacted.value(params.refreshToken)]
+    const request = HttpClientRequest.post(provider.endpoints.token).pipe(
+      // Header order as the Codex CLI sends them; the body keeps the content-type's place.
+      HttpClientRequest.setHeaders({
+        "content-type": "application/json",
+        originator: provider.originator,
+        "user-agent": options.userAgent ?? USER_AGENT,
+        accept: "*/*"
+      }),
+      HttpClientRequest.bodyText(
+        JSON.stringify({
+          client_id: provider.clientId,
+          grant_type: "refresh_token",
+          refresh_reason: params.reason,
+          refresh_token: Redacted.value(params.refreshToken)
+        }),
+        "application/json"
+      )
+    )
+    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    if (response.status < 200 || response.status >= 300) {
+      return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
+    }
+    return yield* decodeTokenResponse("token", response)
+  })
+
+/**
+ * Exchanges an authorization code: `POST {token}`, form-encoded
+ * `grant_type, client_id, code, redirect_uri, code_verifier`, with no
+ * `originator` or `user-agent` (the Codex CLI sends none here).
+ *
+ * @see RFC 6749 §4.1.3, RFC 7636 §4.5
+ * @see protocol.md §1.5, §2 step 4, §9 (fixtures `browser-token-exchange.json`, `device-token-exchange.json`)
+ * @since 0.1.0
+ * @category requests
+ */
+export const exchangeCode = (
+  params: {
+    readonly code: Redacted.Redacted<string>
+    readonly redirectUri: string
+    readonly verifier: Redacted.Redacted<string>
+  },
+  options: Pick<RequestOptions, "timeout"> = {}
+): Effect.Effect<TokenResponse, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const secrets = [Redacted.value(params.code), Redacted.value(params.verifier)]
+    const request = HttpClientRequest.post(provider.endpoints.token).pipe(
+      HttpClientRequest.setHeaders({ "content-type": "application/x-www-form-urlencoded", accept: "*/*" }),
+      HttpClientRequest.bodyUrlParams([
+        ["grant_type", "authorization_code"],
+        ["client_id", provider.clientId],
+        ["code", Redacted.value(params.code)],
+        ["redirect_uri", params.redirectUri],
+        ["code_verifier", Redacted.value(params.verifier)]
+      ])
+    )
+    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    if (response.status < 200 || response.status >= 300) return yield* transientOrError("token", response, secrets)
+    return yield* decodeTokenResponse("token", response)
+  })
+
+/**
+ * Revokes a token: `POST {revoke}` with JSON `{token, token_type_hint, client_id}`
+ * (`client_id` only for refresh tokens, as codex-rs does).
+ *
+ * @see RFC 7009 §2.1
+ * @see protocol.md §3.6 (fixture `revoke-request.json`)
+ * @since 0.1.0
+ * @category requests
+ */
+export const revoke = (
+  params: { readonly token: Redacted.Redacted<string>; readonly hint: "refresh_token" | "access_token" },
+  options: RequestOptions = {}
+): Effect.Effect<void, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const secrets = [Redacted.value(params.token)]
+    const body = params.hint === "refresh_token"
+      ? { token: Redacted.value(params.token), token_type_hint: params.hint, client_id: provider.clientId }
+      : { token: Redacted.value(params.token), token_type_hint: params.hint }
+    const request = HttpClientRequest.post(provider.endpoints.revoke).pipe(
+      HttpClientRequest.setHeaders({
+        "content-type": "application/json",
+        originator: provider.originator,
+        "user-agent": options.userAgent ?? USER_AGENT,
+        accept: "*/*"
+      }),
+      HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
+    )
+    const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
+    if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4. */
+  readonly attempts?: number
+  /** The first delay; each next one doubles, with jitter. Default 200 ms. */
+  readonly baseDelay?: Duration.DurationInput
+}
+
+/**
+ * Retries `TransportError`s with exponential backoff and jitter, at most
+ * `attempts` times in all; every other error passes through at once.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retryTransient = (options: RetryOptions = {}) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(self, {
+    schedule: Schedule.exponential(options.baseDelay ?? Duration.millis(200)).pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(Math.max(0, (options.attempts ?? 4) - 1)))
+    ),
+    while: (error) => error instanceof TransportError
+  })

@@ -1,0 +1,160 @@
+/**
+ * The tokens of one signed-in account, the wire shape the token endpoint
+ * answers with, and the one transform between them.
+ *
+ * @since 0.1.0
+ */
+import { DateTime, Duration, Option, Redacted, Schema } from "effect"
+import * as Claims from "./Claims.js"
+
+const OptionalRedacted = Schema.optionalWith(Schema.Redacted(Schema.String), { as: "Option", exact: true })
+const OptionalString = Schema.optionalWith(Schema.String, { as: "Option", exact: true })
+
+/**
+ * A signed-in account's tokens. Tokens are `Redacted`: printing, logging or
+ * JSON-encoding a `TokenSet` for display never shows them; only a store's
+ * serialisation (`Schema.encode(TokenSet)`) and the wire read them.
+ *
+ * `expiresAt` is when the access token stops working; `accountId`, `planType`,
+ * `email` and `userId` come from the tokens' claims.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TokenSet extends Schema.Class<TokenSet>("@subauth/core/TokenSet")({
+  accessToken: Schema.Redacted(Schema.String),
+  refreshToken: OptionalRedacted,
+  idToken: OptionalRedacted,
+  expiresAt: Schema.DateTimeUtc,
+  obtainedAt: Schema.DateTimeUtc,
+  accountId: OptionalString,
+  planType: OptionalString,
+  email: OptionalString,
+  userId: OptionalString
+}) {}
+
+/**
+ * A token endpoint success body, in the provider's snake_case. Only
+ * `access_token` is required: refresh answers may omit the others (protocol.md
+ * §3.1), and then the previous values are kept.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TokenResponse = Schema.Struct({
+  access_token: Schema.NonEmptyString,
+  refresh_token: Schema.optional(Schema.NonEmptyString),
+  id_token: Schema.optional(Schema.NonEmptyString),
+  // Lenient: some servers send the lifetime as a numeric string.
+  expires_in: Schema.optional(Schema.Union(Schema.NonNegative, Schema.NumberFromString.pipe(Schema.nonNegative()))),
+  token_type: Schema.optional(Schema.String),
+  scope: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type TokenResponse = typeof TokenResponse.Type
+
+/**
+ * The lifetime assumed when the access token is not a JWT with `exp` and the
+ * answer has no `expires_in` (OpenHands and opencode assume the same).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_LIFETIME: Duration.Duration = Duration.hours(1)
+
+/**
+ * When an access token expires: its JWT `exp` if it has one (what the backend
+ * checks), else `obtainedAt + expires_in`, else `obtainedAt + DEFAULT_LIFETIME`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const expiryOf = (
+  accessToken: string,
+  obtainedAt: DateTime.Utc,
+  expiresIn: number | undefined
+): DateTime.Utc => {
+  const exp = Option.flatMap(Claims.decode(accessToken), (c) => c.exp)
+  if (Option.isSome(exp)) return DateTime.unsafeMake(exp.value * 1000)
+  return DateTime.addDuration(
+    obtainedAt,
+    expiresIn !== undefined ? Duration.seconds(expiresIn) : DEFAULT_LIFETIME
+  )
+}
+
+/**
+ * The domain model of a token endpoint answer received at `now`. For a refresh,
+ * pass the tokens that were refreshed as `previous`: a refresh or id token the
+ * answer leaves out is kept, and so are account fields the new tokens do not
+ * carry.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromResponse = (response: TokenResponse, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
+  const idToken = Option.fromNullable(response.id_token)
+  const claims = Claims.account({ idToken, accessToken: response.access_token })
+  const keep = <A>(next: Option.Option<A>, prev: Option.Option<A> | undefined) =>
+    prev === undefined ? next : Option.orElse(next, () => prev)
+  return new TokenSet({
+    accessToken: Redacted.make(response.access_token),
+    refreshToken: keep(Option.map(Option.fromNullable(response.refresh_token), Redacted.make), previous?.refreshToken),
+    idToken: keep(Option.map(idToken, Redacted.make), previous?.idToken),
+    expiresAt: expiryOf(response.access_token, now, response.expires_in),
+    obtainedAt: now,
+    accountId: keep(claims.accountId, previous?.accountId),
+    planType: keep(claims.planType, previous?.planType),
+    email: keep(claims.email, previous?.email),
+    userId: keep(claims.userId, previous?.userId)
+  })
+}
+
+/**
+ * Builds a `TokenSet` from tokens held elsewhere (injected credentials),
+ * reading expiry and account from their claims.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromTokens = (tokens: {
+  readonly accessToken: string
+  readonly refreshToken?: string | undefined
+  readonly idToken?: string | undefined
+  readonly expiresIn?: number | undefined
+  readonly obtainedAt: DateTime.Utc
+}): TokenSet =>
+  fromResponse(
+    {
+      access_token: tokens.accessToken,
+      ...(tokens.refreshToken !== undefined ? { refresh_token: tokens.refreshToken } : {}),
+      ...(tokens.idToken !== undefined ? { id_token: tokens.idToken } : {}),
+      ...(tokens.expiresIn !== undefined ? { expires_in: tokens.expiresIn } : {})
+    },
+    tokens.obtainedAt
+  )
+
+/**
+ * Whether two token sets hold the same refresh token (or both none): the
+ * identity of a login generation, which changes on every rotation.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const sameRefreshToken = (a: TokenSet, b: TokenSet): boolean =>
+  Option.getEquivalence<Redacted.Redacted<string>>((x, y) => Redacted.value(x) === Redacted.value(y))(
+    a.refreshToken,
+    b.refreshToken
+  )
+
+/**
+ * Whether `tokens` hold `accessToken`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const hasAccessToken = (tokens: TokenSet, accessToken: Redacted.Redacted<string>): boolean =>
+  Redacted.value(tokens.accessToken) === Redacted.value(accessToken)

@@ -1,0 +1,73 @@
+import { HttpClient, type HttpClientError, type HttpClientRequest } from "@effect/platform"
+import { Duration, Effect } from "effect"
+import { TransportError } from "../AuthError.js"
+import { scrub } from "./text.js"
+
+export interface RawResponse {
+  readonly status: number
+  readonly text: string
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  readonly json: unknown
+  readonly headers: Readonly<Record<string, string>>
+}
+
+const parseJson = (text: string): unknown => {
+  if (text.length === 0) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const describeTransport = (error: HttpClientError.HttpClientError, secrets: ReadonlyArray<string>): string => {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined
+  const detail = typeof cause?.code === "string"
+    ? cause.code
+    : typeof cause?.message === "string"
+    ? cause.message
+    : error.reason
+  return scrub(detail, secrets, 120)
+}
+
+/**
+ * Sends one request and reads its whole body, within `timeout`. Every failure
+ * to get an answer becomes a `TransportError` that names the endpoint; the
+ * request itself (whose body may hold a token) is never kept in the error.
+ */
+export const send = (
+  endpoint: string,
+  request: HttpClientRequest.HttpClientRequest,
+  options: { readonly timeout: Duration.DurationInput; readonly secrets: ReadonlyArray<string> }
+): Effect.Effect<RawResponse, TransportError, HttpClient.HttpClient> =>
+  HttpClient.HttpClient.pipe(
+    Effect.flatMap((client) => client.pipe(HttpClient.withTracerPropagation(false)).execute(request)),
+    Effect.flatMap((response) =>
+      Effect.map(response.text, (text): RawResponse => ({
+        status: response.status,
+        text,
+        json: parseJson(text),
+        headers: response.headers
+      }))
+    ),
+    Effect.scoped,
+    Effect.catchTags({
+      RequestError: (error) =>
+        Effect.fail(
+          new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, options.secrets) })
+        ),
+      ResponseError: (error) =>
+        Effect.fail(
+          new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, options.secrets) })
+        )
+    }),
+    Effect.timeoutFail({
+      duration: options.timeout,
+      onTimeout: () =>
+        new TransportError({
+          reason: "Timeout",
+          endpoint,
+          description: `no answer within ${Duration.format(Duration.decode(options.timeout))}`
+        })
+    })
+  )
