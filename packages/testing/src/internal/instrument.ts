@@ -1,0 +1,137 @@
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Clock, Effect } from "effect"
+import type { Fault, RecordedRequest, Rule } from "../FakeHttp.js"
+
+/** A request with its body already read, handed to a fake endpoint. */
+export interface Incoming extends RecordedRequest {
+  readonly url: URL
+  readonly json: unknown
+  readonly header: (name: string) => string | undefined
+  readonly field: (name: string) => string | undefined
+}
+
+const fieldsOf = (contentType: string | undefined, body: string): {
+  fields: Array<readonly [string, string]>
+  json: unknown
+} => {
+  if (contentType?.includes("application/x-www-form-urlencoded")) {
+    return { fields: [...new URLSearchParams(body)], json: undefined }
+  }
+  if (body.length === 0) return { fields: [], json: undefined }
+  try {
+    const json: unknown = JSON.parse(body)
+    const fields = typeof json === "object" && json !== null && !Array.isArray(json)
+      ? Object.entries(json).map(([k, v]): readonly [string, string] => [k, typeof v === "string" ? v : JSON.stringify(v)])
+      : []
+    return { fields, json }
+  } catch {
+    return { fields: [], json: undefined }
+  }
+}
+
+interface ActiveRule {
+  readonly rule: Rule
+  seen: number
+}
+
+/** The request log and fault rules of one fake server. */
+export const makeRecorder = () => {
+  const log: Array<RecordedRequest> = []
+  const counts = new Map<string, number>()
+  let rules: Array<ActiveRule> = []
+
+  const matching = (request: RecordedRequest): Array<Fault> => {
+    const out: Array<Fault> = []
+    for (const active of rules) {
+      const { rule } = active
+      if (rule.endpoint !== "*" && rule.endpoint !== request.endpoint) continue
+      if (rule.when !== undefined && !rule.when(request)) continue
+      active.seen += 1
+      const calls = rule.calls ?? "all"
+      if (calls === "all" || calls.includes(active.seen)) out.push(rule.fault)
+    }
+    return out
+  }
+
+  const respondWith = (fault: Exclude<Fault, { _tag: "Latency" }>, request: HttpServerRequest.HttpServerRequest) => {
+    switch (fault._tag) {
+      case "Status":
+        return Effect.succeed(
+          typeof fault.body === "string"
+            ? HttpServerResponse.text(fault.body, { status: fault.status, headers: fault.headers })
+            : HttpServerResponse.unsafeJson(fault.body, { status: fault.status, headers: fault.headers })
+        )
+      case "MalformedJson":
+        return Effect.succeed(
+          HttpServerResponse.text(`{"access_token": "eyJhbGciOiJSUzI1NiJ9.cut`, {
+            status: fault.status,
+            contentType: "application/json"
+          })
+        )
+      case "Reset":
+        return Effect.zipRight(
+          Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
+          Effect.never
+        )
+    }
+  }
+
+  /**
+   * Wraps an endpoint handler: reads the body once, logs the request, applies
+   * the faults that match, then runs the handler.
+   */
+  const instrument = <E, R>(
+    endpoint: string,
+    handler: (incoming: Incoming) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const body = yield* Effect.orElseSucceed(request.text, () => "")
+      const url = new URL(request.originalUrl, "http://127.0.0.1")
+      const raw = NodeHttpServerRequest.toIncomingMessage(request).rawHeaders
+      const headers: Array<readonly [string, string]> = []
+      for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!.toLowerCase(), raw[i + 1]!])
+      const contentType = request.headers["content-type"]
+      const { fields, json } = fieldsOf(contentType, body)
+      const call = (counts.get(endpoint) ?? 0) + 1
+      counts.set(endpoint, call)
+      const base: RecordedRequest = {
+        endpoint,
+        call,
+        method: request.method,
+        path: url.pathname,
+        query: [...url.searchParams],
+        headers,
+        contentType,
+        body,
+        fields,
+        at: yield* Clock.currentTimeMillis,
+        fault: undefined
+      }
+      const faults = matching(base)
+      const terminal = faults.find((f): f is Exclude<Fault, { _tag: "Latency" }> => f._tag !== "Latency")
+      const recorded: RecordedRequest = { ...base, fault: terminal?._tag ?? faults[0]?._tag }
+      log.push(recorded)
+      for (const fault of faults) {
+        if (fault._tag === "Latency") yield* Effect.sleep(fault.delay)
+      }
+      if (terminal !== undefined) return yield* respondWith(terminal, request)
+      const incoming: Incoming = {
+        ...recorded,
+        url,
+        json,
+        header: (name) => request.headers[name.toLowerCase()],
+        field: (name) => fields.find(([k]) => k === name)?.[1]
+      }
+      return yield* handler(incoming)
+    })
+
+  return {
+    instrument,
+    requests: Effect.sync((): ReadonlyArray<RecordedRequest> => [...log]),
+    clearRequests: Effect.sync(() => void log.splice(0, log.length)),
+    inject: (rule: Rule) => Effect.sync(() => void rules.push({ rule, seen: 0 })),
+    clearFaults: Effect.sync(() => void (rules = []))
+  }
+}
