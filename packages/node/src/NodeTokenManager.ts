@@ -1,0 +1,21 @@
+/**
+ * The token lifecycle on Node, with its HTTP client wired: `node:http`, which
+ * sends headers in the order given (the Codex CLI's order; `fetch` sorts them).
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import type { Provider, TokenStore } from "@subauth/core"
+import { TokenManager } from "@subauth/core"
+import { Layer } from "effect"
+
+/**
+ * `TokenManager.layer` with Node's HTTP client provided.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: TokenManager.Options = {}
+): Layer.Layer<TokenManager.TokenManager, never, TokenStore.TokenStore | Provider.Provider> =>
+  TokenManager.layer(options).pipe(Layer.provide(NodeHttpClient.layer))
