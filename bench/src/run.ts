@@ -1,0 +1,28 @@
+/**
+ * Runs every benchmark and writes `bench/results/*.json`. `npm run bench`.
+ * Pass names to run some: `npm run bench -- stampede`.
+ */
+import * as stampede from "./stampede.js"
+import * as tokenHotPath from "./tokenHotPath.js"
+
+const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }> }> = {
+  "token-hot-path": tokenHotPath,
+  stampede
+}
+
+const chosen = process.argv.slice(2)
+const unknown = chosen.filter((name) => !(name in all))
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(", ")}; known: ${Object.keys(all).join(", ")}`)
+  process.exit(2)
+}
+let failed = false
+for (const [name, bench] of Object.entries(all)) {
+  if (chosen.length > 0 && !chosen.includes(name)) continue
+  const result = await bench.run()
+  if (!result.meetsTarget) {
+    failed = true
+    console.error(`${name}: target not met`)
+  }
+}
+process.exit(failed ? 1 : 0)
