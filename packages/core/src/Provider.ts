@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { type Config, type ConfigError, Context, Effect, Layer, Schema } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, Option, Schema } from "effect"
 
 /**
  * @since 0.1.0
@@ -202,27 +202,36 @@ export const layer = (options: Options = {}): Layer.Layer<Provider, ProviderErro
 export const layerOpenAI: Layer.Layer<Provider> = Layer.succeed(Provider, openai)
 
 /**
- * Options read through `Config`, once, when the layer is built. Unset values
- * fall back to OpenAI's.
+ * Options read through `Config`, once, when the layer is built. A value that is
+ * not set falls back to OpenAI's:
+ *
+ * ```ts
+ * Provider.layerConfig({
+ *   issuer: Config.string("SUBAUTH_ISSUER"),
+ *   allowInsecureHttp: Config.boolean("SUBAUTH_ALLOW_INSECURE_HTTP")
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (options: {
-  readonly issuer?: Config.Config<string | undefined>
-  readonly originator?: Config.Config<string | undefined>
+  readonly issuer?: Config.Config<string>
+  readonly originator?: Config.Config<string>
   readonly allowInsecureHttp?: Config.Config<boolean>
 }): Layer.Layer<Provider, ProviderError | ConfigError.ConfigError> =>
   Layer.effect(
     Provider,
     Effect.gen(function*() {
-      const issuer = options.issuer ? yield* options.issuer : undefined
-      const originator = options.originator ? yield* options.originator : undefined
-      const allowInsecureHttp = options.allowInsecureHttp ? yield* options.allowInsecureHttp : false
+      const read = <A>(config: Config.Config<A> | undefined) =>
+        config === undefined ? Config.succeed(Option.none<A>()) : Config.option(config)
+      const issuer = yield* read(options.issuer)
+      const originator = yield* read(options.originator)
+      const allowInsecureHttp = yield* read(options.allowInsecureHttp)
       return yield* make({
-        allowInsecureHttp,
-        ...(issuer !== undefined ? { issuer } : {}),
-        ...(originator !== undefined ? { originator } : {})
+        allowInsecureHttp: Option.getOrElse(allowInsecureHttp, () => false),
+        ...(Option.isSome(issuer) ? { issuer: issuer.value } : {}),
+        ...(Option.isSome(originator) ? { originator: originator.value } : {})
       })
     })
   )

@@ -212,6 +212,33 @@ export const make = (
           return Effect.logWarning(error.message).pipe(Effect.zipRight(Effect.fail(error)))
         })
 
+      // Refreshes `tokens`. If the issuer says their refresh token was already used and the store now
+      // holds a successor (a process that refreshed without our lock, e.g. the codex CLI), use that.
+      const refreshFrom = (
+        tokens: TokenSet.TokenSet,
+        reason: TokenEndpoint.RefreshReason,
+        trySuccessor: boolean
+      ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error, Provider | HttpClient.HttpClient> =>
+        Effect.gen(function*() {
+          if (Option.isNone(tokens.refreshToken)) return yield* new ReauthRequired({ reason: "NoRefreshToken", profile })
+          return yield* sendRefresh(tokens, tokens.refreshToken.value, reason).pipe(
+            Effect.catchTag("ReauthRequired", (error) =>
+              Effect.gen(function*() {
+                if (error.reason === "RefreshTokenReused" && trySuccessor) {
+                  const again = yield* store.get(profile)
+                  if (Option.isSome(again) && !TokenSet.sameRefreshToken(again.value, tokens)) {
+                    const successor = again.value
+                    return (yield* Clock.currentTimeMillis) < refreshAt(successor, leewayMillis)
+                      ? adopt(successor)
+                      : yield* refreshFrom(successor, reason, false)
+                  }
+                }
+                return yield* bury(error, tokens)
+              })
+            )
+          )
+        })
+
       const renew = (
         reason: TokenEndpoint.RefreshReason,
         rejected: Redacted.Redacted<string> | undefined
@@ -240,26 +267,7 @@ export const make = (
               }
               return adopt(tokens)
             }
-            if (Option.isNone(tokens.refreshToken)) {
-              return yield* new ReauthRequired({ reason: "NoRefreshToken", profile })
-            }
-            return yield* sendRefresh(tokens, tokens.refreshToken.value, reason).pipe(
-              Effect.catchTag("ReauthRequired", (error) =>
-                error.reason !== "RefreshTokenReused"
-                  ? bury(error, tokens)
-                  : // Someone else may have spent it and stored its successor: adopt that.
-                    Effect.flatMap(store.get(profile), (again) => {
-                      if (Option.isNone(again) || TokenSet.sameRefreshToken(again.value, tokens)) return bury(error, tokens)
-                      const successor = again.value
-                      return Effect.flatMap(Clock.currentTimeMillis, (t) =>
-                        t < refreshAt(successor, leewayMillis) || Option.isNone(successor.refreshToken)
-                          ? Effect.succeed(adopt(successor))
-                          : sendRefresh(successor, successor.refreshToken.value, reason).pipe(
-                            Effect.catchTag("ReauthRequired", (e) => bury(e, successor))
-                          ))
-                    })
-              )
-            )
+            return yield* refreshFrom(tokens, reason, true)
           })
         ).pipe(
           Effect.annotateLogs({ profile, refresh_reason: reason }),

@@ -61,8 +61,8 @@ describe("Provider", () => {
   it.effect("layerConfig reads its options once, through Config", () =>
     Effect.gen(function*() {
       const layer = Provider.layerConfig({
-        issuer: Config.string("ISSUER").pipe(Config.option, Config.map((o) => o._tag === "Some" ? o.value : undefined)),
-        allowInsecureHttp: Config.boolean("INSECURE").pipe(Config.withDefault(false))
+        issuer: Config.string("ISSUER"),
+        allowInsecureHttp: Config.boolean("INSECURE")
       })
       const withEnv = (env: Record<string, string>) =>
         Effect.exit(Effect.withConfigProvider(Effect.provide(Provider.Provider, layer), ConfigProvider.fromMap(new Map(Object.entries(env)))))
@@ -72,5 +72,7 @@ describe("Provider", () => {
       assert.isTrue(Exit.isFailure(insecure))
       const defaults = yield* withEnv({})
       assert.isTrue(Exit.isSuccess(defaults) && defaults.value.issuer === "https://auth.openai.com")
+      const badBoolean = yield* withEnv({ INSECURE: "maybe" })
+      assert.isTrue(Exit.isFailure(badBoolean))
     }))
 })

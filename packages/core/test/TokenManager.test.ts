@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FakeOAuthServer } from "@subauth/testing"
-import { Cause, DateTime, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Redacted, TestClock } from "effect"
+import { Cause, Clock, DateTime, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Redacted, TestClock } from "effect"
+import type { HttpClient } from "@effect/platform"
+import type * as Provider from "../src/Provider.js"
+import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenManager from "../src/TokenManager.js"
 import * as TokenSet from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
@@ -145,6 +148,40 @@ describe("TokenManager", () => {
       assert.isTrue(TokenSet.hasAccessToken(got, other.accessToken))
       assert.lengthOf(yield* refreshRequests, 0)
     }).pipe(Effect.provide(harness())))
+
+  it.effect("refresh_token_reused because a process without our lock spent it: the successor it stored is adopted", () =>
+    Effect.gen(function*() {
+      const signedIn = yield* signIn()
+      const store = yield* TokenStore.TokenStore
+      let raced = false
+      const context = yield* Effect.context<Provider.Provider | HttpClient.HttpClient>()
+      // The other process refreshes between our read of the store and our request.
+      const racing: TokenStore.TokenStore.Service = {
+        ...store,
+        get: (p) =>
+          Effect.gen(function*() {
+            const read = yield* store.get(p)
+            if (!raced) {
+              raced = true
+              const answer = yield* TokenEndpoint.refresh({
+                refreshToken: Option.getOrThrow(signedIn.refreshToken),
+                reason: "proactive_expiry",
+                profile: p
+              })
+              const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+              yield* store.set(p, TokenSet.fromResponse(answer, now, signedIn))
+            }
+            return read
+          }).pipe(Effect.orDie, Effect.provide(context))
+      }
+      const manager = yield* TokenManager.make().pipe(Effect.provideService(TokenStore.TokenStore, racing))
+      yield* TestClock.setTime(DateTime.toEpochMillis(signedIn.expiresAt))
+      const got = yield* manager.get
+      const stored = Option.getOrThrow(yield* store.get("default"))
+      assert.isTrue(TokenSet.hasAccessToken(got, stored.accessToken))
+      const sent = (yield* refreshRequests).map((r) => fieldOf(r, "refresh_token"))
+      assert.deepStrictEqual(sent, [Redacted.value(Option.getOrThrow(signedIn.refreshToken)), Redacted.value(Option.getOrThrow(signedIn.refreshToken))])
+    }).pipe(Effect.provide(harness()), Effect.scoped))
 
   it.effect("a token shorter-lived than the leeway is refreshed at half-life, not on every call", () =>
     Effect.gen(function*() {

@@ -287,6 +287,7 @@ export const make = (options: Options = {}) =>
     const refreshTokens = new Map<string, RefreshRecord>()
     const codes = new Map<string, CodeRecord>()
     const devices = new Map<string, DeviceRecord>()
+    const opaqueTokens = new Map<string, { grant: Grant; expiresAt: number }>()
     const pendingAuthorizations = new Map<string, { redirect: URL; state: string; challenge: string; clientId: string }>()
 
     const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
@@ -362,7 +363,6 @@ export const make = (options: Options = {}) =>
           scope: TOKEN_SCOPE
         }
       })
-    const opaqueTokens = new Map<string, { grant: Grant; expiresAt: number }>()
 
     const verifyJwt = (token: string, audience?: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -440,21 +440,23 @@ export const make = (options: Options = {}) =>
       Effect.gen(function*() {
         const code = req.field("code") ?? ""
         const now = yield* Clock.currentTimeMillis
-        const record = codes.get(code)
-        if (record === undefined || record.used || now >= record.expiresAt) {
-          return oauthError(400, "invalid_grant", "the authorization code is invalid, expired or already used")
-        }
-        if (req.field("client_id") !== record.clientId) return oauthError(401, "invalid_client", "client_id does not match the code")
-        if (req.field("redirect_uri") !== record.redirectUri) {
-          return oauthError(400, "invalid_grant", "redirect_uri does not match the authorization request")
-        }
-        const verifier = req.field("code_verifier") ?? ""
-        if (!(yield* Pkce.verify(verifier, record.challenge))) {
-          return oauthError(400, "invalid_grant", "code_verifier does not match the code_challenge")
-        }
-        if (record.used) return oauthError(400, "invalid_grant", "the authorization code was already used")
-        record.used = true
-        return HttpServerResponse.unsafeJson(yield* mint(newGrant(record.account, record.clientId)))
+        const known = codes.get(code)
+        const verifierOk = known !== undefined && (yield* Pkce.verify(req.field("code_verifier") ?? "", known.challenge))
+        // Check and spend in one synchronous step: a code is exchanged once, however many try at once.
+        const outcome = yield* Effect.sync(() => {
+          const record = codes.get(code)
+          if (record === undefined || record.used || now >= record.expiresAt) {
+            return oauthError(400, "invalid_grant", "the authorization code is invalid, expired or already used")
+          }
+          if (req.field("client_id") !== record.clientId) return oauthError(401, "invalid_client", "client_id does not match the code")
+          if (req.field("redirect_uri") !== record.redirectUri) {
+            return oauthError(400, "invalid_grant", "redirect_uri does not match the authorization request")
+          }
+          if (!verifierOk) return oauthError(400, "invalid_grant", "code_verifier does not match the code_challenge")
+          record.used = true
+          return record
+        })
+        return "status" in outcome ? outcome : HttpServerResponse.unsafeJson(yield* mint(newGrant(outcome.account, outcome.clientId)))
       })
 
     const tokenExchange = (req: Incoming) =>
