@@ -15,7 +15,7 @@ import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.
 import { version } from "./internal/version.js"
 import { type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
-import { Provider } from "./Provider.js"
+import { type Info as ProviderInfo, Provider } from "./Provider.js"
 import { TokenResponse } from "./TokenSet.js"
 
 /**
@@ -176,6 +176,18 @@ export const decodeTokenResponse = (
   )
 }
 
+// A JSON POST with the Codex CLI's default headers, in its order; the body keeps the content-type's place.
+const jsonRequest = (provider: ProviderInfo, url: string, body: unknown, options: RequestOptions) =>
+  HttpClientRequest.post(url).pipe(
+    HttpClientRequest.setHeaders({
+      "content-type": "application/json",
+      originator: provider.originator,
+      "user-agent": options.userAgent ?? USER_AGENT,
+      accept: "*/*"
+    }),
+    HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
+  )
+
 /**
  * Exchanges a refresh token for new tokens: `POST {token}` with the JSON body
  * `{client_id, grant_type, refresh_reason, refresh_token}` and the `originator`
@@ -196,24 +208,12 @@ export const refresh = (
   Effect.gen(function*() {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.refreshToken)]
-    const request = HttpClientRequest.post(provider.endpoints.token).pipe(
-      // Header order as the Codex CLI sends them; the body keeps the content-type's place.
-      HttpClientRequest.setHeaders({
-        "content-type": "application/json",
-        originator: provider.originator,
-        "user-agent": options.userAgent ?? USER_AGENT,
-        accept: "*/*"
-      }),
-      HttpClientRequest.bodyText(
-        JSON.stringify({
-          client_id: provider.clientId,
-          grant_type: "refresh_token",
-          refresh_reason: params.reason,
-          refresh_token: Redacted.value(params.refreshToken)
-        }),
-        "application/json"
-      )
-    )
+    const request = jsonRequest(provider, provider.endpoints.token, {
+      client_id: provider.clientId,
+      grant_type: "refresh_token",
+      refresh_reason: params.reason,
+      refresh_token: Redacted.value(params.refreshToken)
+    }, options)
     const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
     if (response.status < 200 || response.status >= 300) {
       return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
@@ -276,15 +276,7 @@ export const revoke = (
     const body = params.hint === "refresh_token"
       ? { token: Redacted.value(params.token), token_type_hint: params.hint, client_id: provider.clientId }
       : { token: Redacted.value(params.token), token_type_hint: params.hint }
-    const request = HttpClientRequest.post(provider.endpoints.revoke).pipe(
-      HttpClientRequest.setHeaders({
-        "content-type": "application/json",
-        originator: provider.originator,
-        "user-agent": options.userAgent ?? USER_AGENT,
-        accept: "*/*"
-      }),
-      HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
-    )
+    const request = jsonRequest(provider, provider.endpoints.revoke, body, options)
     const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
   })

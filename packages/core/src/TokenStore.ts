@@ -94,39 +94,39 @@ export const validateProfile = (profile: string): Effect.Effect<Profile, TokenSt
  */
 export declare namespace TokenStore {
   /**
-   * What an implementation provides. Profiles arrive already validated.
+   * The operations of a store, over profile names of type `P`.
    *
    * @since 0.1.0
    * @category models
    */
-  export interface Backing {
-    readonly get: (profile: Profile) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
-    readonly set: (profile: Profile, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
-    readonly remove: (profile: Profile) => Effect.Effect<void, TokenStoreError>
+  export interface Operations<P extends string> {
+    readonly get: (profile: P) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
+    readonly set: (profile: P, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
+    /** Removing a profile that has no tokens is not an error. */
+    readonly remove: (profile: P) => Effect.Effect<void, TokenStoreError>
     /**
      * Runs `effect` while holding the profile's lock, excluding every other
      * holder of that lock (other fibers, and for shared stores other processes).
      * The token lifecycle refreshes inside it.
      */
-    readonly withLock: <A, E, R>(
-      profile: Profile,
-      effect: Effect.Effect<A, E, R>
-    ) => Effect.Effect<A, E | TokenStoreError, R>
+    readonly withLock: <A, E, R>(profile: P, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | TokenStoreError, R>
   }
 
   /**
+   * What an implementation provides: profiles arrive already validated.
+   *
    * @since 0.1.0
    * @category models
    */
-  export interface Service {
-    readonly get: (profile: string) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
-    readonly set: (profile: string, tokens: TokenSet) => Effect.Effect<void, TokenStoreError>
-    readonly remove: (profile: string) => Effect.Effect<void, TokenStoreError>
-    readonly withLock: <A, E, R>(
-      profile: string,
-      effect: Effect.Effect<A, E, R>
-    ) => Effect.Effect<A, E | TokenStoreError, R>
-  }
+  export interface Backing extends Operations<Profile> {}
+
+  /**
+   * What users call: any string, validated before it reaches the backing.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service extends Operations<string> {}
 }
 
 /**
