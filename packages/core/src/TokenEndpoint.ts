@@ -13,7 +13,7 @@ import { type HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
 import { version } from "./internal/version.js"
-import { type RawResponse, send } from "./internal/http.js"
+import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
 import { type Info as ProviderInfo, Provider } from "./Provider.js"
 import { TokenResponse } from "./TokenSet.js"
@@ -176,17 +176,9 @@ export const decodeTokenResponse = (
   )
 }
 
-// A JSON POST with the Codex CLI's default headers, in its order; the body keeps the content-type's place.
+// A JSON POST with the Codex CLI's default headers, in its order.
 const jsonRequest = (provider: ProviderInfo, url: string, body: unknown, options: RequestOptions) =>
-  HttpClientRequest.post(url).pipe(
-    HttpClientRequest.setHeaders({
-      "content-type": "application/json",
-      originator: provider.originator,
-      "user-agent": options.userAgent ?? USER_AGENT,
-      accept: "*/*"
-    }),
-    HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
-  )
+  jsonPost(url, body, { originator: provider.originator, "user-agent": options.userAgent ?? USER_AGENT })
 
 /**
  * Exchanges a refresh token for new tokens: `POST {token}` with the JSON body

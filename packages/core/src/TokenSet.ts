@@ -16,7 +16,8 @@ const OptionalString = Schema.optionalWith(Schema.String, { as: "Option", exact:
  * serialisation (`Schema.encode(TokenSet)`) and the wire read them.
  *
  * `expiresAt` is when the access token stops working; `accountId`, `planType`,
- * `email` and `userId` come from the tokens' claims.
+ * `email` and `userId` come from the tokens' claims (verified at sign-in when
+ * `claimsVerified`).
  *
  * @since 0.1.0
  * @category models
@@ -30,7 +31,12 @@ export class TokenSet extends Schema.Class<TokenSet>("@subauth/core/TokenSet")({
   accountId: OptionalString,
   planType: OptionalString,
   email: OptionalString,
-  userId: OptionalString
+  userId: OptionalString,
+  /**
+   * Whether the account fields come from an id token whose signature, issuer
+   * and audience were checked against the issuer's JWKS at sign-in.
+   */
+  claimsVerified: Schema.optionalWith(Schema.Boolean, { default: () => false, exact: true })
 }) {}
 
 /**
@@ -87,10 +93,13 @@ export const expiryOf = (
 }
 
 /**
- * The domain model of a token endpoint answer received at `now`. For a refresh,
- * pass the tokens that were refreshed as `previous`: a refresh or id token the
- * answer leaves out is kept, and so are account fields the new tokens do not
- * carry.
+ * The domain model of a token endpoint answer received at `now`.
+ *
+ * For a refresh, pass the tokens that were refreshed as `previous`: a refresh or
+ * id token the answer leaves out is kept, and the account id, email and user id
+ * stay those of the sign-in (a refresh token belongs to one account; codex-rs
+ * does not recompute them either), filled in from the new tokens only where
+ * missing. The plan follows the new access token.
  *
  * @since 0.1.0
  * @category constructors
@@ -98,18 +107,23 @@ export const expiryOf = (
 export const fromResponse = (response: TokenResponse, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
   const idToken = Option.fromNullable(response.id_token)
   const claims = Claims.account({ idToken, accessToken: response.access_token })
-  const keep = <A>(next: Option.Option<A>, prev: Option.Option<A> | undefined) =>
-    prev === undefined ? next : Option.orElse(next, () => prev)
+  const keep = <A>(prev: Option.Option<A> | undefined, next: Option.Option<A>) =>
+    prev === undefined ? next : Option.orElse(prev, () => next)
   return new TokenSet({
     accessToken: Redacted.make(response.access_token),
-    refreshToken: keep(Option.map(Option.fromNullable(response.refresh_token), Redacted.make), previous?.refreshToken),
-    idToken: keep(Option.map(idToken, Redacted.make), previous?.idToken),
+    refreshToken: Option.orElse(
+      Option.map(Option.fromNullable(response.refresh_token), Redacted.make),
+      () => previous?.refreshToken ?? Option.none()
+    ),
+    idToken: Option.orElse(Option.map(idToken, Redacted.make), () => previous?.idToken ?? Option.none()),
     expiresAt: expiryOf(response.access_token, now, response.expires_in),
     obtainedAt: now,
-    accountId: keep(claims.accountId, previous?.accountId),
-    planType: keep(claims.planType, previous?.planType),
-    email: keep(claims.email, previous?.email),
-    userId: keep(claims.userId, previous?.userId)
+    accountId: keep(previous?.accountId, claims.accountId),
+    // The plan can change (an upgrade): it follows the newest access token.
+    planType: Option.orElse(claims.planType, () => previous?.planType ?? Option.none()),
+    email: keep(previous?.email, claims.email),
+    userId: keep(previous?.userId, claims.userId),
+    claimsVerified: previous?.claimsVerified ?? false
   })
 }
 

@@ -42,3 +42,58 @@ export * as TokenSet from "./TokenSet.js"
  * @since 0.1.0
  */
 export * as TokenStore from "./TokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Browser from "./Browser.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BrowserLogin from "./BrowserLogin.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as CallbackServer from "./CallbackServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Consent from "./Consent.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DeviceLogin from "./DeviceLogin.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as IdTokenVerifier from "./IdTokenVerifier.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as InjectedLogin from "./InjectedLogin.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Login from "./Login.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LoginError from "./LoginError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LoginUI from "./LoginUI.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PasteLogin from "./PasteLogin.js"

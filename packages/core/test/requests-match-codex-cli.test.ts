@@ -4,7 +4,7 @@
  * names and their order, body field names and their order.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { FakeOAuthServer } from "@subauth/testing"
+import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { DateTime, Effect, Option, Redacted, TestClock } from "effect"
 import * as Pkce from "../src/Pkce.js"
 import * as Provider from "../src/Provider.js"
@@ -14,29 +14,10 @@ import * as TokenManager from "../src/TokenManager.js"
 import { codexFixture } from "./fixtures.js"
 import { harness, signIn } from "./support.js"
 
-interface Fixture {
-  readonly method: string
-  readonly path: string
-  readonly headers_in_order: ReadonlyArray<readonly [string, string]>
-  readonly body: Record<string, string>
-  readonly raw_body_order: ReadonlyArray<string> | null
-}
+type Fixture = FakeHttp.CapturedRequest & { readonly body: Record<string, string> }
 
-// Headers the HTTP client owns (their place among the others is the transport's choice).
-const transportOwned = new Set(["host", "content-length", "connection"])
-
-const compare = (fixture: Fixture, request: FakeOAuthServer.FakeOAuthServer.Service extends { requests: Effect.Effect<ReadonlyArray<infer R>> } ? R : never) => {
-  assert.strictEqual(request.method, fixture.method)
-  assert.strictEqual(request.path, fixture.path)
-  const names = (headers: ReadonlyArray<readonly [string, string]>) =>
-    headers.map(([name]) => name).filter((name) => !transportOwned.has(name))
-  assert.deepStrictEqual(names(request.headers), names(fixture.headers_in_order))
-  const sent = new Set(request.headers.map(([name]) => name))
-  assert.isTrue(sent.has("host") && sent.has("content-length"))
-  assert.deepStrictEqual([...sent].filter((n) => !fixture.headers_in_order.some(([f]) => f === n)), [...sent].filter((n) => n === "connection"))
-  assert.strictEqual(request.contentType, fixture.headers_in_order.find(([n]) => n === "content-type")![1])
-  assert.deepStrictEqual(request.fields.map(([k]) => k), fixture.raw_body_order ?? Object.keys(fixture.body))
-}
+const compare = (fixture: Fixture, request: FakeHttp.RecordedRequest) =>
+  assert.deepStrictEqual(FakeHttp.differences(fixture, request), [])
 
 describe("requests match the Codex CLI's", () => {
   it.effect("refresh: JSON {client_id, grant_type, refresh_reason, refresh_token} with originator and user-agent", () =>

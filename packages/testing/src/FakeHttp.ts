@@ -104,3 +104,54 @@ export interface Rule {
   /** Only requests for which this holds count (e.g. one grant type). */
   readonly when?: (request: RecordedRequest) => boolean
 }
+
+/**
+ * A request captured from the real Codex CLI (`fixtures/codex-cli/*.json`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CapturedRequest {
+  readonly method: string
+  readonly path: string
+  readonly headers_in_order: ReadonlyArray<readonly [string, string]>
+  readonly body: Record<string, unknown> | null
+  readonly raw_body_order?: ReadonlyArray<string> | null
+}
+
+/**
+ * Headers the HTTP client owns; where they fall among the others is the transport's choice.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const transportHeaders: ReadonlySet<string> = new Set(["host", "content-length", "connection"])
+
+/**
+ * How a recorded request differs from a captured one, in what a client
+ * controls: method, path, content type, the names and order of its own
+ * headers, the presence of `host` and `content-length`, and the names and
+ * order of body fields. Empty when they match.
+ *
+ * @since 0.1.0
+ * @category conformance
+ */
+export const differences = (expected: CapturedRequest, actual: RecordedRequest): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const own = (headers: ReadonlyArray<readonly [string, string]>) =>
+    headers.map(([name]) => name.toLowerCase()).filter((name) => !transportHeaders.has(name))
+  if (actual.method !== expected.method) out.push(`method ${actual.method}, expected ${expected.method}`)
+  if (actual.path !== expected.path) out.push(`path ${actual.path}, expected ${expected.path}`)
+  const expectedType = expected.headers_in_order.find(([n]) => n.toLowerCase() === "content-type")?.[1]
+  if (actual.contentType !== expectedType) out.push(`content-type ${actual.contentType}, expected ${expectedType}`)
+  const [sent, wanted] = [own(actual.headers), own(expected.headers_in_order)]
+  if (sent.join(",") !== wanted.join(",")) out.push(`headers [${sent.join(", ")}], expected [${wanted.join(", ")}]`)
+  const names = new Set(actual.headers.map(([n]) => n))
+  for (const name of ["host", "content-length"]) {
+    if (expected.headers_in_order.some(([n]) => n === name) && !names.has(name)) out.push(`no ${name} header`)
+  }
+  const fields = actual.fields.map(([k]) => k)
+  const wantedFields = expected.raw_body_order ?? Object.keys(expected.body ?? {})
+  if (fields.join(",") !== wantedFields.join(",")) out.push(`body fields [${fields.join(", ")}], expected [${wantedFields.join(", ")}]`)
+  return out
+}

@@ -131,6 +131,14 @@ export declare namespace FakeOAuthServer {
     /** Revokes the grant a refresh token belongs to, as a sign-out elsewhere would. */
     readonly revokeGrantOf: (refreshToken: string) => Effect.Effect<boolean>
     /**
+     * Signs any claims with this server's key (default `iss` is the server,
+     * default lifetime one hour): for tests of token verification.
+     */
+    readonly signToken: (
+      payload: jose.JWTPayload,
+      options?: { readonly lifetime?: Duration.DurationInput; readonly issuer?: string }
+    ) => Effect.Effect<string>
+    /**
      * The claims of an access token this server issued, if its signature,
      * issuer and expiry hold and its grant is not revoked.
      */
@@ -296,11 +304,11 @@ export const make = (options: Options = {}) =>
     const url = `http://127.0.0.1:${address.port}`
     const provider = yield* Provider.make({ issuer: url, clientId, allowInsecureHttp: true }).pipe(Effect.orDie)
 
-    const sign = (payload: jose.JWTPayload, iat: number, lifetime: Duration.Duration) =>
+    const sign = (payload: jose.JWTPayload, iat: number, lifetime: Duration.Duration, issuer = url) =>
       Effect.promise(() =>
         new jose.SignJWT(payload)
           .setProtectedHeader({ alg: "RS256", kid, typ: "JWT" })
-          .setIssuer(url)
+          .setIssuer(issuer)
           .setIssuedAt(iat)
           .setExpirationTime(iat + Math.max(1, Math.round(Duration.toSeconds(lifetime))))
           .setJti(globalThis.crypto.randomUUID())
@@ -698,6 +706,9 @@ export const make = (options: Options = {}) =>
         }),
       approveDevice,
       revokeGrantOf,
+      signToken: (payload, signOptions = {}) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          sign(payload, Math.floor(now / 1000), Duration.decode(signOptions.lifetime ?? "1 hour"), signOptions.issuer ?? url)),
       verifyAccessToken
     }
     return service

@@ -1,4 +1,4 @@
-import { HttpClient, type HttpClientError, type HttpClientRequest } from "@effect/platform"
+import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect } from "effect"
 import { TransportError } from "../AuthError.js"
 import { scrub } from "./text.js"
@@ -70,4 +70,14 @@ export const send = (
           description: `no answer within ${Duration.format(Duration.decode(options.timeout))}`
         })
     })
+  )
+
+/**
+ * A JSON POST with `content-type` first, then `headers`, as the Codex CLI orders
+ * them (`content-length` and `host` are the transport's).
+ */
+export const jsonPost = (url: string, body: unknown, headers: Readonly<Record<string, string>> = {}) =>
+  HttpClientRequest.post(url).pipe(
+    HttpClientRequest.setHeaders({ "content-type": "application/json", ...headers, accept: "*/*" }),
+    HttpClientRequest.bodyText(JSON.stringify(body), "application/json")
   )

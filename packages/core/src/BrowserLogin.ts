@@ -1,0 +1,167 @@
+/**
+ * Browser sign-in: authorization code with PKCE and a loopback callback on
+ * 127.0.0.1 (port 1455, else 1457, the two OpenAI registered).
+ *
+ * The callback is handled as codex-rs handles it, with the gaps closed: the
+ * state is checked first (a mismatch answers `400 State mismatch` and keeps
+ * waiting, so a stray request cannot end the login); `error=` ends it with an
+ * escaped error page; the code is exchanged exactly as the Codex CLI does;
+ * `/cancel` ends it; other paths get 404. The server closes when the login ends,
+ * whatever the outcome, and the whole wait is bounded (10 minutes by default).
+ * Unlike codex-rs, no token is ever put in a browser URL.
+ *
+ * @see RFC 6749 §4.1, RFC 7636, RFC 8252 §7.3
+ * @see protocol.md §1, §9 (fixtures `browser-*.json`)
+ * @since 0.1.0
+ */
+import type { HttpClient } from "@effect/platform"
+import { Deferred, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Browser } from "./Browser.js"
+import { type CallbackRequest, type CallbackResponse, CallbackServer } from "./CallbackServer.js"
+import { authorizeUrl, start } from "./internal/authorize.js"
+import { errorPage, successPage } from "./internal/pages.js"
+import type { FlowError } from "./Login.js"
+import { layerFlow, type LoginFlow } from "./Login.js"
+import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginUI, waiting } from "./LoginUI.js"
+import { Provider } from "./Provider.js"
+import type * as SecureRandom from "./SecureRandom.js"
+import * as TokenEndpoint from "./TokenEndpoint.js"
+import type { TokenResponse } from "./TokenSet.js"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_PORTS: readonly [number, ...Array<number>] = [1455, 1457]
+
+/**
+ * A callback request target longer than this is refused (414) unread.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_TARGET_LENGTH = 4096
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Ports to listen on, in order. Default 1455 then 1457. Note that OpenAI
+   * accepts only those two in `redirect_uri`; other ports are for other issuers.
+   */
+  readonly ports?: readonly [number, ...Array<number>]
+  /** Default 10 minutes. */
+  readonly timeout?: Duration.DurationInput
+  /** Try to open a browser (the URL is shown either way). Default true. */
+  readonly openBrowser?: boolean
+}
+
+const text = (status: number, body: string): CallbackResponse => ({ status, contentType: "text/plain; charset=utf-8", body })
+const html = (body: string): CallbackResponse => ({ status: 200, contentType: "text/html; charset=utf-8", body })
+
+/**
+ * The browser flow as an effect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const obtain = (
+  options: Options = {}
+): Effect.Effect<
+  TokenResponse,
+  FlowError,
+  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
+> =>
+  Effect.scoped(Effect.gen(function*() {
+    const provider = yield* Provider
+    const ui = yield* LoginUI
+    const timeout = options.timeout ?? Duration.minutes(10)
+    const { pkce, state } = yield* start
+    const done = yield* Deferred.make<TokenResponse, FlowError>()
+    const context = yield* Effect.context<Provider | HttpClient.HttpClient>()
+    let redirectUri = ""
+    let exchanging = false
+    let wrongState = 0
+
+    const finish = (exit: Exit.Exit<TokenResponse, FlowError>, response: CallbackResponse) =>
+      Effect.as(Deferred.done(done, exit), response)
+
+    const handler = (request: CallbackRequest): Effect.Effect<CallbackResponse> =>
+      Effect.gen(function*() {
+        if (request.targetLength > MAX_TARGET_LENGTH) return text(414, "Request-URI Too Long")
+        if (request.path === "/cancel") {
+          return yield* finish(
+            Exit.fail(new LoginError({ reason: "Cancelled", description: "the sign-in was cancelled" })),
+            text(200, "Login cancelled")
+          )
+        }
+        if (request.path !== "/auth/callback") return text(404, "Not Found")
+        if (request.query.get("state") !== state) {
+          wrongState += 1
+          return text(400, "State mismatch")
+        }
+        if (exchanging) return text(409, "Sign-in already in progress")
+        exchanging = true
+        const error = request.query.get("error")
+        if (error !== null) {
+          const failure = fromAuthorizationError(error, request.query.get("error_description") ?? undefined)
+          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
+        }
+        const code = request.query.get("code")
+        if (code === null || code === "") {
+          const failure = new LoginError({
+            reason: "MissingCode",
+            description: "the sign-in redirect carried no authorization code; try again"
+          })
+          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
+        }
+        const exit = yield* Effect.exit(
+          TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier }).pipe(
+            Effect.provide(context)
+          )
+        )
+        return yield* finish(
+          exit,
+          Exit.isSuccess(exit) ? html(successPage) : html(errorPage(`Token exchange failed: ${exit.cause._tag === "Fail" ? exit.cause.error.message : "unexpected error"}`))
+        )
+      })
+
+    const { port } = yield* (yield* CallbackServer).listen({ ports: options.ports ?? DEFAULT_PORTS, handler })
+    redirectUri = `http://127.0.0.1:${port}/auth/callback`
+    const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
+    const opened = options.openBrowser === false ? false : yield* (yield* Browser).open(url)
+    yield* ui.show({ _tag: "AuthorizeUrl", url, method: "browser", opened })
+    yield* waiting("the sign-in in your browser", timeout)
+    return yield* Deferred.await(done).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new LoginError({
+            reason: "Timeout",
+            description: `the sign-in did not complete within ${Duration.format(Duration.decode(timeout))}` +
+              (wrongState > 0
+                ? `; ${wrongState} callback(s) with another login's state arrived: is another sign-in running?`
+                : "; if the browser is on another machine, use --device or --paste")
+          })
+      })
+    )
+  }))
+
+/**
+ * The browser flow as the login method.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<
+  LoginFlow,
+  never,
+  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
+> =>
+  layerFlow("browser", obtain(options))
+

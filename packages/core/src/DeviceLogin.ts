@@ -1,0 +1,195 @@
+/**
+ * Device-code sign-in for machines without a browser: OpenAI's own three
+ * steps, not RFC 8628. (1) `POST usercode` gives a code and an interval (a
+ * string of seconds); (2) the person enters the code at `{issuer}/codex/device`
+ * while we poll `POST token`, which answers 403 (or 404) while pending and then
+ * an authorization code with a PKCE pair the server made; (3) that code is
+ * exchanged with `redirect_uri={issuer}/deviceauth/callback`.
+ *
+ * A 404 on `usercode` means device codes are off for the account: that is a
+ * `DeviceLoginDisabled` error saying how to turn them on, and the layer
+ * {@link layerWithBrowserFallback} switches to the browser flow instead.
+ * Short network failures while polling do not end the wait.
+ *
+ * @see protocol.md §2, §9 (fixtures `device-*.json`)
+ * @since 0.1.0
+ */
+import type { HttpClient } from "@effect/platform"
+import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import * as BrowserLogin from "./BrowserLogin.js"
+import type { Browser } from "./Browser.js"
+import type { CallbackServer } from "./CallbackServer.js"
+import { jsonPost, type RawResponse, send } from "./internal/http.js"
+import { layerFlow, type FlowError, type LoginFlow } from "./Login.js"
+import { LoginError } from "./LoginError.js"
+import { LoginUI } from "./LoginUI.js"
+import { Provider } from "./Provider.js"
+import type * as SecureRandom from "./SecureRandom.js"
+import * as TokenEndpoint from "./TokenEndpoint.js"
+import type { TokenResponse } from "./TokenSet.js"
+
+/**
+ * Step 1's answer. Lenient where OpenAI's server forces it: `interval` is a
+ * string, and codex-rs also accepts `usercode`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UserCodeResponse = Schema.Struct({
+  device_auth_id: Schema.NonEmptyString,
+  user_code: Schema.optional(Schema.NonEmptyString),
+  usercode: Schema.optional(Schema.NonEmptyString),
+  interval: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
+  expires_at: Schema.optional(Schema.String)
+})
+
+/**
+ * Step 2's answer once approved.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ApprovedResponse = Schema.Struct({
+  authorization_code: Schema.NonEmptyString,
+  code_challenge: Schema.optional(Schema.String),
+  code_verifier: Schema.NonEmptyString
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The longest wait for approval. Default (and at most, per the server) 15 minutes. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(15)
+
+// Consecutive transient failures tolerated while polling.
+const MAX_POLL_FAILURES = 5
+
+const failed = (what: string, response: RawResponse) =>
+  new LoginError({ reason: "DeviceAuthFailed", description: `${what} failed with status ${response.status}; try again, or sign in with --browser` })
+
+const decode = <A, I>(schema: Schema.Schema<A, I>, what: string, response: RawResponse) =>
+  Schema.decodeUnknown(schema)(response.json).pipe(
+    Effect.mapError(() => new LoginError({ reason: "DeviceAuthFailed", description: `${what} answered with an unexpected body` }))
+  )
+
+/**
+ * The device flow as an effect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const obtain = (
+  options: Options = {}
+): Effect.Effect<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const ui = yield* LoginUI
+    const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
+      send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
+
+    const started = yield* post("device code", provider.endpoints.deviceUserCode, { client_id: provider.clientId }, [])
+    if (started.status === 404) {
+      return yield* new LoginError({
+        reason: "DeviceLoginDisabled",
+        description: "device code sign-in is not enabled for this account. Turn on device code authorization for Codex " +
+          "in ChatGPT (Settings → Security; in a workspace, an admin may have to allow it), or sign in with the browser " +
+          "instead: subauth login --browser (or --paste on a machine without one)"
+      })
+    }
+    if (started.status < 200 || started.status >= 300) return yield* failed("requesting a device code", started)
+    const code = yield* decode(UserCodeResponse, "requesting a device code", started)
+    const userCode = code.user_code ?? code.usercode
+    if (userCode === undefined) {
+      return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+    }
+    const interval = Duration.seconds(Math.max(1, Math.min(60, Math.round(code.interval ?? 5))))
+    const now = yield* Clock.currentTimeMillis
+    const serverExpiry = Option.getOrUndefined(
+      Option.flatMap(Option.fromNullable(code.expires_at), (iso) => Option.map(DateTime.make(iso), DateTime.toEpochMillis))
+    )
+    const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
+    yield* ui.show({
+      _tag: "DeviceCode",
+      verificationUrl: provider.endpoints.deviceVerification,
+      userCode,
+      expiresAt: DateTime.unsafeMake(deadline)
+    })
+    yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
+
+    const poll = { device_auth_id: code.device_auth_id, user_code: userCode }
+    let failures = 0
+    while (true) {
+      const answer = yield* Effect.either(
+        post("device token", provider.endpoints.deviceToken, poll, [code.device_auth_id, userCode])
+      )
+      if (answer._tag === "Right" && answer.right.status >= 200 && answer.right.status < 300) {
+        const approved = yield* decode(ApprovedResponse, "polling for approval", answer.right)
+        return yield* TokenEndpoint.exchangeCode({
+          code: Redacted.make(approved.authorization_code),
+          redirectUri: provider.endpoints.deviceCallback,
+          verifier: Redacted.make(approved.code_verifier)
+        })
+      }
+      const pending = answer._tag === "Right" && (answer.right.status === 403 || answer.right.status === 404)
+      const transient = answer._tag === "Left" || answer.right.status >= 500 || answer.right.status === 429
+      if (!pending && !transient && answer._tag === "Right") return yield* failed("polling for approval", answer.right)
+      failures = pending ? 0 : failures + 1
+      if (failures > MAX_POLL_FAILURES) {
+        return yield* new LoginError({
+          reason: "DeviceAuthFailed",
+          description: "the sign-in server kept failing while waiting for approval; check the connection and try again"
+        })
+      }
+      const remaining = deadline - (yield* Clock.currentTimeMillis)
+      if (remaining <= 0) {
+        return yield* new LoginError({
+          reason: "DeviceCodeExpired",
+          description: "the device code expired before it was approved; run the sign-in again for a new code"
+        })
+      }
+      yield* Effect.sleep(Duration.min(interval, Duration.millis(remaining)))
+    }
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<LoginFlow, never, LoginUI | Provider | HttpClient.HttpClient> =>
+  layerFlow("device", obtain(options))
+
+/**
+ * The device flow, switching to the browser flow when device codes are off.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithBrowserFallback = (
+  options: Options = {},
+  browser: BrowserLogin.Options = {}
+): Layer.Layer<
+  LoginFlow,
+  never,
+  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
+> =>
+  layerFlow(
+    "device",
+    obtain(options).pipe(
+      Effect.catchIf(
+        (error): error is LoginError => error._tag === "LoginError" && error.reason === "DeviceLoginDisabled",
+        (error) =>
+          Effect.flatMap(LoginUI, (ui) =>
+            ui.show({ _tag: "Warning", text: `${error.message.split(". ")[0]}; signing in with the browser instead` })
+          ).pipe(Effect.zipRight(BrowserLogin.obtain(browser)))
+      )
+    )
+  )

@@ -1,0 +1,102 @@
+/**
+ * Tokens obtained elsewhere, entering the same lifecycle as any login: from
+ * values a program already holds, or from a Codex CLI `auth.json`. With a
+ * refresh token they are refreshed like any other (OpenHands' injected
+ * credentials never refresh).
+ *
+ * Importing makes a copy: the refresh token is single-use, so once either copy
+ * refreshes, the other is dead. To share one login with the Codex CLI, use the
+ * Codex store (`NodeTokenStore.layerCodex`) instead of importing.
+ *
+ * @see protocol.md §4.2
+ * @since 0.1.0
+ */
+import { FileSystem } from "@effect/platform"
+import { Effect, Either, Layer, Redacted, Schema } from "effect"
+import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"
+import { LoginError } from "./LoginError.js"
+import type { TokenResponse } from "./TokenSet.js"
+
+/**
+ * The part of the Codex CLI's `auth.json` that holds a ChatGPT login
+ * (fixture `auth-json-written-by-login.json`). Other fields are ignored.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CodexAuthJson = Schema.Struct({
+  auth_mode: Schema.optional(Schema.NullOr(Schema.String)),
+  OPENAI_API_KEY: Schema.optional(Schema.NullOr(Schema.String)),
+  tokens: Schema.optional(Schema.NullOr(Schema.Struct({
+    id_token: Schema.NonEmptyString,
+    access_token: Schema.NonEmptyString,
+    refresh_token: Schema.NonEmptyString,
+    account_id: Schema.optional(Schema.NullOr(Schema.String))
+  }))),
+  last_refresh: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+const invalid = (description: string) => new LoginError({ reason: "InvalidInput", description })
+
+/**
+ * The tokens of an `auth.json`'s text. Its content is never echoed in errors.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromCodexAuthJson = (text: string): Either.Either<TokenResponse, LoginError> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return Either.left(invalid("the auth.json is not valid JSON"))
+  }
+  return Schema.decodeUnknownEither(CodexAuthJson)(json).pipe(
+    Either.mapLeft(() => invalid("the auth.json does not have the Codex CLI's format (tokens.id_token, access_token, refresh_token)")),
+    Either.flatMap((auth) =>
+      auth.tokens === undefined || auth.tokens === null
+        ? Either.left(invalid("the auth.json holds no ChatGPT login (it may hold an API key, which subauth does not use)"))
+        : Either.right({
+          access_token: auth.tokens.access_token,
+          refresh_token: auth.tokens.refresh_token,
+          id_token: auth.tokens.id_token
+        })
+    )
+  )
+}
+
+/**
+ * Tokens a program already holds.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (tokens: InjectedTokens): Layer.Layer<LoginFlow> =>
+  layerFlow(
+    "injected",
+    Effect.suspend(() => {
+      const access = Redacted.value(tokens.accessToken)
+      if (access.trim() === "") return Effect.fail(invalid("the access token is empty"))
+      const response: TokenResponse = {
+        access_token: access,
+        ...(tokens.refreshToken !== undefined ? { refresh_token: Redacted.value(tokens.refreshToken) } : {}),
+        ...(tokens.idToken !== undefined ? { id_token: Redacted.value(tokens.idToken) } : {})
+      }
+      return Effect.succeed(response)
+    })
+  )
+
+/**
+ * The login in a Codex CLI `auth.json` file (e.g. `~/.codex/auth.json`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCodexAuthFile = (path: string): Layer.Layer<LoginFlow, never, FileSystem.FileSystem> =>
+  layerFlow(
+    "injected",
+    Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
+      Effect.mapError((error) => invalid(`could not read ${path}: ${error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : error.message}`)),
+      Effect.flatMap(fromCodexAuthJson)
+    )
+  )

@@ -1,0 +1,133 @@
+/**
+ * Sign-in by pasting: for machines the browser's redirect cannot reach (SSH,
+ * containers, WSL). The authorize URL uses the registered loopback redirect;
+ * the browser then fails to load it, and the person pastes the address it shows
+ * (or `code=…&state=…`, or `code#state`). Unlike the opencode plugins, the
+ * state is verified, so a pasted redirect of another login is refused.
+ *
+ * @see protocol.md §1.4 (NM manual paste), §8 (openai/codex#3351)
+ * @since 0.1.0
+ */
+import type { HttpClient } from "@effect/platform"
+import { Effect, Either, Layer, Option, Redacted } from "effect"
+import { Browser } from "./Browser.js"
+import { authorizeUrl, start } from "./internal/authorize.js"
+import type { FlowError } from "./Login.js"
+import { layerFlow, type LoginFlow } from "./Login.js"
+import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginUI } from "./LoginUI.js"
+import { Provider } from "./Provider.js"
+import type * as SecureRandom from "./SecureRandom.js"
+import * as TokenEndpoint from "./TokenEndpoint.js"
+import type { TokenResponse } from "./TokenSet.js"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_REDIRECT_URI = "http://127.0.0.1:1455/auth/callback"
+
+/**
+ * Longest input accepted.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_INPUT_LENGTH = 8192
+
+const invalid = (description: string) => Either.left(new LoginError({ reason: "InvalidInput", description }))
+
+/**
+ * The authorization code in what was pasted, after checking its state against
+ * `expectedState`.
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const parsePastedRedirect = (input: string, expectedState: string): Either.Either<string, LoginError> => {
+  const pasted = input.trim()
+  if (pasted.length === 0) return invalid("nothing was pasted")
+  if (pasted.length > MAX_INPUT_LENGTH) return invalid(`the pasted text is longer than ${MAX_INPUT_LENGTH} characters`)
+  let params: URLSearchParams
+  if (/^https?:\/\//i.test(pasted)) {
+    try {
+      params = new URL(pasted).searchParams
+    } catch {
+      return invalid("the pasted address is not a valid URL")
+    }
+  } else if (pasted.includes("=")) {
+    params = new URLSearchParams(pasted.replace(/^[?#]/, ""))
+  } else if (pasted.includes("#")) {
+    const [code = "", state = ""] = pasted.split("#", 2)
+    params = new URLSearchParams({ code, state })
+  } else {
+    return invalid("paste the whole address from the browser (it has code=… and state=…), not the code alone")
+  }
+  const state = params.get("state")
+  if (state === null || state === "") return invalid("the pasted address has no state; paste the whole address")
+  if (state !== expectedState) {
+    return Either.left(
+      new LoginError({
+        reason: "StateMismatch",
+        description: "the pasted address belongs to another sign-in (its state does not match); use the address from this one"
+      })
+    )
+  }
+  const error = params.get("error")
+  if (error !== null) return Either.left(fromAuthorizationError(error, params.get("error_description") ?? undefined))
+  const code = params.get("code")
+  if (code === null || code === "") {
+    return Either.left(new LoginError({ reason: "MissingCode", description: "the pasted address has no authorization code" }))
+  }
+  return Either.right(code)
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly redirectUri?: string
+  readonly openBrowser?: boolean
+}
+
+/**
+ * The paste flow as an effect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const obtain = (
+  options: Options = {}
+): Effect.Effect<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const ui = yield* LoginUI
+    if (!ui.interactive) {
+      return yield* new LoginError({
+        reason: "NotInteractive",
+        description: "pasting needs a terminal; use --device on machines without one"
+      })
+    }
+    const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
+    const { pkce, state } = yield* start
+    const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
+    const opened = options.openBrowser === true ? yield* (yield* Browser).open(url) : false
+    yield* ui.show({ _tag: "AuthorizeUrl", url, method: "paste", opened })
+    const answer = yield* ui.ask(`Paste the address (${redirectUri}?code=…):`)
+    if (Option.isNone(answer)) {
+      return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
+    }
+    const code = yield* parsePastedRedirect(answer.value, state)
+    return yield* TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<LoginFlow, never, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> =>
+  layerFlow("paste", obtain(options))
+
