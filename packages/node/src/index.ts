@@ -12,3 +12,8 @@ export * as NodeBrowser from "./NodeBrowser.js"
  * @since 0.1.0
  */
 export * as NodeCallbackServer from "./NodeCallbackServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as NodeTokenStore from "./NodeTokenStore.js"
