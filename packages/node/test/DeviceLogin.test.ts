@@ -42,7 +42,7 @@ describe("device login", () => {
         if (prompt?._tag === "DeviceCode") {
           assert.strictEqual(prompt.verificationUrl, `${server.url}/codex/device`)
           assert.match(prompt.userCode, /^FAKE-/)
-          assert.strictEqual(prompt.expiresAt.epochMillis - polls[0]!.at, 15 * 60_000)
+          assert.strictEqual(prompt.expiresAt.epochMillis - userCode[0]!.at, 15 * 60_000)
         }
       }).pipe(Effect.provide(layer))
     }))

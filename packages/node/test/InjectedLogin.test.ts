@@ -4,7 +4,7 @@ import { InjectedLogin, TokenManager, TokenSet, TokenStore } from "@subauth/core
 import { FakeOAuthServer } from "@subauth/testing"
 import { Effect, Encoding, Option, Redacted, TestClock } from "effect"
 import * as jose from "jose"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loginWith, makeHarness, stored } from "./login-support.js"
@@ -88,7 +88,10 @@ describe("injected tokens", () => {
         const server = yield* FakeOAuthServer.FakeOAuthServer
         const held = yield* server.issueTokens()
         const template = JSON.parse(readFileSync(new URL("../../../fixtures/codex-cli/auth-json-written-by-login.json", import.meta.url), "utf8")).auth_json
-        const dir = mkdtempSync(join(tmpdir(), "subauth-codex-"))
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "subauth-codex-"))),
+          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+        )
         const path = join(dir, "auth.json")
         writeFileSync(path, JSON.stringify({
           ...template,
@@ -115,5 +118,5 @@ describe("injected tokens", () => {
         // Still the first import.
         assert.isTrue(TokenSet.sameRefreshToken(Option.getOrThrow(yield* Effect.flatMap(TokenStore.TokenStore, (s) => s.get("default"))), held))
       }).pipe(Effect.provide(layer))
-    }))
+    }).pipe(Effect.scoped))
 })
