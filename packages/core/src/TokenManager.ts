@@ -239,7 +239,21 @@ export const make = (
           )
         })
 
+      // A login known to be dead is reported from a plain read: no lock, no network.
       const renew = (
+        reason: TokenEndpoint.RefreshReason,
+        rejected: Redacted.Redacted<string> | undefined
+      ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
+        Effect.suspend(() => {
+          const known = dead
+          if (known === undefined) return renewLocked(reason, rejected)
+          return Effect.flatMap(store.get(profile), (stored) =>
+            Option.isSome(stored) && TokenSet.sameRefreshToken(known.tokens, stored.value)
+              ? Effect.fail(known.error)
+              : renewLocked(reason, rejected))
+        })
+
+      const renewLocked = (
         reason: TokenEndpoint.RefreshReason,
         rejected: Redacted.Redacted<string> | undefined
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>

@@ -46,7 +46,14 @@ describe("refresh failures (loopback)", () => {
         yield* signInDue
         const { status, body } = permanent[name]!
         yield* onRefresh(FakeHttp.status(status, body), [1])
-        const manager = yield* TokenManager.TokenManager
+        const store = yield* TokenStore.TokenStore
+        const locks = { count: 0 }
+        const manager = yield* TokenManager.make({ retry: { baseDelay: "2 millis" } }).pipe(
+          Effect.provideService(TokenStore.TokenStore, {
+            ...store,
+            withLock: (p, effect) => Effect.zipRight(Effect.sync(() => locks.count++), store.withLock(p, effect))
+          })
+        )
         const error = yield* Effect.flip(manager.get)
         assert.strictEqual(error._tag, "ReauthRequired")
         if (error._tag !== "ReauthRequired") return
@@ -55,17 +62,18 @@ describe("refresh failures (loopback)", () => {
         assert.include(error.message, "run \"subauth login\" to sign in again")
         assert.lengthOf(yield* refreshRequests, 1)
 
-        // Remembered: asking again costs no request.
+        // Remembered: asking again costs no request, and no lock either.
         const again = yield* Effect.flip(manager.get)
         assert.strictEqual(again, error)
         assert.lengthOf(yield* refreshRequests, 1)
+        assert.strictEqual(locks.count, 1)
 
         // A new login in the store lifts it.
         const server = yield* FakeOAuthServer.FakeOAuthServer
         const fresh = yield* server.issueTokens()
         yield* (yield* TokenStore.TokenStore).set("default", fresh)
         assert.isTrue(TokenSet.hasAccessToken(yield* manager.get, fresh.accessToken))
-      }).pipe(Effect.provide(fast)))
+      }).pipe(Effect.provide(fast), Effect.scoped))
   }
 
   it.live("a copy of the login elsewhere spent the token first: the issuer's reuse detection gives ReauthRequired(RefreshTokenReused)", () =>
