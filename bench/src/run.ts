@@ -2,12 +2,20 @@
  * Runs every benchmark and writes `bench/results/*.json`. `npm run bench`.
  * Pass names to run some: `npm run bench -- stampede`.
  */
+import * as multiProcessRefresh from "./multiProcessRefresh.js"
+import * as sseDecoding from "./sseDecoding.js"
 import * as stampede from "./stampede.js"
+import * as timeToFirstToken from "./timeToFirstToken.js"
 import * as tokenHotPath from "./tokenHotPath.js"
+import * as tokenStoreLatency from "./tokenStoreLatency.js"
 
 const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }> }> = {
   "token-hot-path": tokenHotPath,
-  stampede
+  stampede,
+  "sse-decoding": sseDecoding,
+  "time-to-first-token": timeToFirstToken,
+  "multi-process-refresh": multiProcessRefresh,
+  "token-store-latency": tokenStoreLatency
 }
 
 const chosen = process.argv.slice(2)

@@ -151,6 +151,20 @@ const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): Provi
 }
 
 /**
+ * A base URL without trailing slashes, if it is https, or http to a loopback
+ * host with `allowInsecureHttp`: the rule every endpoint of a provider follows,
+ * for other services' URLs (the Codex backend).
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const checkBaseUrl = (field: string, url: string, allowInsecureHttp: boolean): Effect.Effect<string, ProviderError> =>
+  Effect.suspend(() => {
+    const error = checkUrl(field, url, allowInsecureHttp)
+    return error === undefined ? Effect.succeed(url.replace(/\/+$/, "")) : Effect.fail(error)
+  })
+
+/**
  * Builds a provider from options, defaulting to OpenAI, and validates every URL.
  *
  * @since 0.1.0

@@ -97,3 +97,8 @@ export * as LoginUI from "./LoginUI.js"
  * @since 0.1.0
  */
 export * as PasteLogin from "./PasteLogin.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SubscriptionLLM from "./SubscriptionLLM.js"

@@ -10,3 +10,8 @@ export * as FakeHttp from "./FakeHttp.js"
  * @since 0.1.0
  */
 export * as FakeOAuthServer from "./FakeOAuthServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as FakeCodexBackend from "./FakeCodexBackend.js"

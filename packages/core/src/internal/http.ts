@@ -20,7 +20,8 @@ const parseJson = (text: string): unknown => {
   }
 }
 
-const describeTransport = (error: HttpClientError.HttpClientError, secrets: ReadonlyArray<string>): string => {
+/** What went wrong on the wire, in a few words, without the request. */
+export const describeTransport = (error: HttpClientError.HttpClientError, secrets: ReadonlyArray<string>): string => {
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined
   const detail = typeof cause?.code === "string"
     ? cause.code
