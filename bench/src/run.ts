@@ -2,6 +2,7 @@
  * Runs every benchmark and writes `bench/results/*.json`. `npm run bench`.
  * Pass names to run some: `npm run bench -- stampede`.
  */
+import * as coldStart from "./coldStart.js"
 import * as multiProcessRefresh from "./multiProcessRefresh.js"
 import * as sseDecoding from "./sseDecoding.js"
 import * as stampede from "./stampede.js"
@@ -15,7 +16,8 @@ const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }
   "sse-decoding": sseDecoding,
   "time-to-first-token": timeToFirstToken,
   "multi-process-refresh": multiProcessRefresh,
-  "token-store-latency": tokenStoreLatency
+  "token-store-latency": tokenStoreLatency,
+  "cold-start": coldStart
 }
 
 const chosen = process.argv.slice(2)

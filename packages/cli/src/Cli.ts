@@ -1,9 +1,17 @@
 /**
- * The `subauth` command tree.
+ * The `subauth` command tree. Command modules load lazily, so `subauth status`
+ * does not load what `login` or `ask` need.
  *
  * @since 0.1.0
  */
-import { Command } from "@effect/cli"
+import { Args, Command, HelpDoc, Options } from "@effect/cli"
+import type { CliApp } from "@effect/cli"
+import { type Console, Context, Effect, type Option, Ref } from "effect"
+import { ExitCode, reportCause } from "./internal/errors.js"
+import type { ReadLine } from "./internal/terminalUi.js"
+import { Output } from "./Output.js"
+import { Settings } from "./Settings.js"
+import * as Shared from "./commands/shared.js"
 
 /**
  * @since 0.1.0
@@ -11,23 +19,189 @@ import { Command } from "@effect/cli"
  */
 export const version = "0.1.0"
 
+const EXIT_CODES = "Exit codes: 0 ok · 1 failure · 2 usage error · 3 sign-in required · 4 usage limit reached."
+
+const describe = (summary: string, examples: ReadonlyArray<string>) =>
+  HelpDoc.blocks([
+    HelpDoc.p(summary),
+    HelpDoc.p(`Examples:\n${examples.map((e) => `  $ ${e}`).join("\n")}`),
+    HelpDoc.p(EXIT_CODES)
+  ])
+
+// The environment each command runs in; `bin.ts` and the tests provide it.
+type Env = Settings | Output | CliApp.CliApp.Environment
+
+/** What the person types: a line at a prompt (consent, paste), or all of stdin when it is piped. */
+class Reader extends Context.Tag("@subauth/cli/Reader")<Reader, {
+  readonly readLine: ReadLine
+  readonly readAll: Effect.Effect<Option.Option<string>>
+}>() {}
+
+/** Where a command leaves its exit code. */
+class Status extends Context.Tag("@subauth/cli/Status")<Status, Ref.Ref<number>>() {}
+
+/** Loads a command's module when it runs, and records the exit code it returns. */
+const lazy = <M, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Effect<number, E, R>) =>
+  Effect.flatMap(Effect.promise(load), run).pipe(
+    Effect.flatMap((code) => Effect.flatMap(Status, (status) => Ref.set(status, code)))
+  )
+
+const login = Command.make(
+  "login",
+  {
+    device: Options.boolean("device").pipe(Options.withDescription("Sign in with a device code (for machines without a browser).")),
+    browser: Options.boolean("browser").pipe(Options.withDescription("Sign in in a browser on this machine.")),
+    paste: Options.boolean("paste").pipe(
+      Options.withDescription("Sign in in any browser and paste the address it ends on (SSH, containers).")
+    ),
+    profile: Shared.profile,
+    store: Shared.store,
+    port: Options.integer("port").pipe(
+      Options.withDescription("Listen on this port only (default 1455, else 1457; OpenAI accepts only those two)."),
+      Options.optional
+    ),
+    openBrowser: Options.boolean("no-browser", { ifPresent: false }).pipe(
+      Options.withDescription("Do not try to open a browser; the address is printed either way.")
+    ),
+    acceptTerms: Options.boolean("accept-terms").pipe(
+      Options.withDescription("Accept the terms notice without a prompt (needed the first time without a terminal).")
+    ),
+    verbose: Options.boolean("verbose").pipe(Options.withDescription("Show the full terms notice again.")),
+    json: Shared.json
+  },
+  (args) => Effect.flatMap(Reader, ({ readLine }) => lazy(() => import("./commands/login.js"), (m) => m.run(args, readLine)))
+).pipe(Command.withDescription(describe(
+  "Sign in with your ChatGPT account. Default: in a browser when this machine likely has one, else with a device code.",
+  ["subauth login", "subauth login --device", "subauth login --paste --profile work", "CI=true subauth login --device --accept-terms"]
+)))
+
+const logout = Command.make(
+  "logout",
+  {
+    profile: Shared.profile,
+    store: Shared.store,
+    revoke: Options.boolean("no-revoke", { ifPresent: false }).pipe(
+      Options.withDescription("Only delete the local tokens; do not revoke the sign-in at the issuer.")
+    ),
+    json: Shared.json
+  },
+  (args) => lazy(() => import("./commands/logout.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe(
+  "Revoke the sign-in at the issuer (best effort) and delete the stored tokens.",
+  ["subauth logout", "subauth logout --profile work --no-revoke"]
+)))
+
+const status = Command.make(
+  "status",
+  { profile: Shared.profile, store: Shared.store, json: Shared.json },
+  (args) => lazy(() => import("./commands/status.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe(
+  "Show whether a profile is signed in: account, email, plan, token expiry, store, verification, consent. " +
+    "No network. Exits 0 when signed in, 1 when not.",
+  ["subauth status", "subauth status --json | jq .plan"]
+)))
+
+const token = Command.make(
+  "token",
+  {
+    profile: Shared.profile,
+    store: Shared.store,
+    json: Shared.json,
+    refresh: Options.boolean("refresh").pipe(Options.withDescription("Refresh now instead of only when due."))
+  },
+  (args) => lazy(() => import("./commands/token.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe(
+  "Print a valid access token (refreshed if due) for scripts. It is a secret: do not log it.",
+  ["curl -H \"Authorization: Bearer $(subauth token)\" …", "subauth token --json"]
+)))
+
+const ask = Command.make(
+  "ask",
+  {
+    prompt: Args.text({ name: "prompt" }).pipe(Args.withDescription("What to ask; read from stdin when absent."), Args.optional),
+    model: Options.text("model").pipe(Options.withAlias("m"), Options.withDescription("The model (see subauth models)."), Options.optional),
+    system: Options.text("system").pipe(Options.withDescription("A system prompt (sent as a developer message)."), Options.optional),
+    profile: Shared.profile,
+    store: Shared.store,
+    json: Shared.json
+  },
+  (args) => Effect.flatMap(Reader, ({ readAll }) => lazy(() => import("./commands/ask.js"), (m) => m.run(args, readAll)))
+).pipe(Command.withDescription(describe(
+  "Ask a model on your subscription; the answer is printed as it arrives.",
+  ["subauth ask \"Explain PKCE in one paragraph\"", "git diff | subauth ask --system \"Review this diff\"", "subauth ask --json \"hi\" | jq .usage"]
+)))
+
+const models = Command.make(
+  "models",
+  { profile: Shared.profile, store: Shared.store, json: Shared.json },
+  (args) => lazy(() => import("./commands/models.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe("List the models your subscription offers.", ["subauth models", "subauth models --json"])))
+
+const demo = Command.make(
+  "demo",
+  {},
+  () => lazy(() => import("./commands/demo.js"), (m) => m.run(main))
+).pipe(Command.withDescription(describe(
+  "A sandbox with no account needed: fake servers on 127.0.0.1, the real commands against them " +
+    "(device login, status, a streamed answer, a refresh, a usage-limit error, logout). Finishes in seconds.",
+  ["subauth demo", "npm run demo"]
+)))
+
+const root = Command.make("subauth").pipe(
+  Command.withDescription(
+    "Use a ChatGPT Plus/Pro subscription from scripts and programs (\"Sign in with ChatGPT\", as the Codex CLI does). " +
+      "Subscription use outside OpenAI's own clients is a grey area of OpenAI's terms: see `subauth login --help`. " +
+      EXIT_CODES
+  ),
+  Command.withSubcommands([login, logout, status, token, ask, models, demo])
+)
+
 /**
- * The root command. Sub-commands (login, status, token, ask, models, serve,
- * demo) arrive with their issues; this is the frame they hang on.
+ * The `subauth` command, ready to run.
  *
  * @since 0.1.0
  * @category commands
  */
-export const subauth = Command.make("subauth").pipe(
-  Command.withDescription(
-    "Use a ChatGPT Plus/Pro subscription from scripts and programs (\"Sign in with ChatGPT\", as the Codex CLI does)."
-  )
-)
+export const command = root
+
+const runCli = Command.run(root, { name: "subauth", version })
+
+// eslint-disable-next-line no-control-regex
+const ansi = /\x1b\[[0-9;]*m/g
 
 /**
- * Runs the command line `argv` (as `process.argv`: node, script, arguments).
+ * Runs a command line (as `process.argv`) and returns its exit code. Errors
+ * are reported here, in one or two lines; help and usage errors are printed
+ * by @effect/cli, without colour unless `Settings.color`.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = Command.run(subauth, { name: "subauth", version })
+export const main = (
+  argv: ReadonlyArray<string>,
+  options: { readonly readLine: ReadLine; readonly readAll: Effect.Effect<Option.Option<string>> }
+): Effect.Effect<number, never, Env> =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const output = yield* Output
+    const console = yield* Effect.console
+    const plain = (f: (...args: ReadonlyArray<unknown>) => Effect.Effect<void>) => (...args: ReadonlyArray<unknown>) =>
+      f(...args.map((a) => (typeof a === "string" ? a.replace(ansi, "") : a)))
+    const quiet: Console.Console = settings.color
+      ? console
+      : { ...console, log: plain(console.log), error: plain(console.error), info: plain(console.info) }
+    const status = yield* Ref.make<number>(ExitCode.Ok)
+    const exit = yield* runCli(argv).pipe(
+      Effect.provideService(Reader, { readLine: options.readLine, readAll: options.readAll }),
+      Effect.provideService(Status, status),
+      Effect.withConsole(quiet),
+      Effect.exit
+    )
+    if (exit._tag === "Success") return yield* Ref.get(status)
+    const report = reportCause(exit.cause)
+    if (report.message !== "") {
+      yield* output.info(`${output.style.red("error:")} ${report.message}`)
+      if (report.hint !== undefined) yield* output.info(`${output.style.dim("hint:")} ${report.hint}`)
+    }
+    return report.code
+  })

@@ -1,28 +1,26 @@
 import { assert, describe, it } from "@effect/vitest"
-import { NodeContext } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import * as Cli from "../src/Cli.js"
-
-const captured = (argv: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const log = (...args: ReadonlyArray<unknown>) => Effect.sync(() => void out.push(args.map(String).join(" ")))
-    const console = { ...(yield* Console.consoleWith(Effect.succeed)), log, info: log }
-    yield* Cli.run(["node", "subauth", ...argv]).pipe(Console.withConsole(console as Console.Console))
-    return out.join("\n")
-  }).pipe(Effect.provide(NodeContext.layer))
+import { makeRunner, tempHome } from "./support.js"
 
 describe("subauth", () => {
-  it.effect("--version prints the package version", () =>
+  it.live("--version prints the package version", () =>
     Effect.gen(function*() {
       const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
       assert.strictEqual(Cli.version, pkg.version)
-      assert.include(yield* captured(["--version"]), pkg.version)
-    }))
+      const run = makeRunner({ home: yield* tempHome })
+      const result = yield* run("--version")
+      assert.strictEqual(result.code, 0)
+      assert.include(result.stdout, pkg.version)
+    }).pipe(Effect.scoped))
 
-  it.effect("--help describes the tool", () =>
+  it.live("--help describes the tool, its commands and exit codes", () =>
     Effect.gen(function*() {
-      assert.include(yield* captured(["--help"]), "ChatGPT Plus/Pro subscription")
-    }))
+      const run = makeRunner({ home: yield* tempHome })
+      const help = (yield* run("--help")).stdout
+      assert.include(help, "ChatGPT Plus/Pro subscription")
+      for (const command of ["login", "logout", "status", "token"]) assert.include(help, command)
+      assert.include(help, "4 usage limit reached")
+    }).pipe(Effect.scoped))
 })

@@ -7,7 +7,6 @@
  */
 import { Browser } from "@subauth/core"
 import { Effect, Layer } from "effect"
-import open from "open"
 
 /**
  * @since 0.1.0
@@ -15,7 +14,8 @@ import open from "open"
  */
 export const layer: Layer.Layer<Browser.Browser> = Layer.succeed(Browser.Browser, {
   open: (url) =>
-    Effect.tryPromise(() => open(url)).pipe(
+    // Loaded when needed: most commands never open a browser.
+    Effect.tryPromise(() => import("open").then(({ default: open }) => open(url))).pipe(
       // xdg-open without a desktop exits non-zero quickly: wait a moment for that.
       Effect.flatMap((child) =>
         Effect.async<boolean>((resume) => {

@@ -1,15 +1,21 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { Provider, TokenManager, TokenStore } from "@subauth/core"
-import { Effect, Layer, Redacted } from "effect"
+import { Provider, SubscriptionLLM } from "@subauth/core"
+import { NodeTokenManager, NodeTokenStore } from "@subauth/node"
+import { Effect, Layer } from "effect"
 
+// The program sees no token, no store and no HTTP client.
 export const program = Effect.gen(function* () {
-  const tokens = yield* TokenManager.get // refreshed if due; from memory otherwise
-  console.log(tokens.accountId, tokens.planType, tokens.expiresAt)
-  return Redacted.value(tokens.accessToken) // only at the wire
+  const answer = yield* SubscriptionLLM.generate({
+    input: [SubscriptionLLM.userMessage("Explain PKCE in one sentence.")]
+  })
+  return answer.text
 })
 
-export const TokensLive = TokenManager.layer({ leeway: "5 minutes" }).pipe(
-  Layer.provide([TokenStore.layerMemory, Provider.layerOpenAI, NodeHttpClient.layer])
+// The edge: the sign-in `subauth login` stored (SUBAUTH_STORE, SUBAUTH_HOME), refreshed when due.
+export const SubscriptionLive = SubscriptionLLM.layer().pipe(
+  Layer.provide(NodeTokenManager.layer()),
+  Layer.provide([NodeTokenStore.layerConfig(), Provider.layerOpenAI]),
+  Layer.provide(NodeHttpClient.layer)
 )
 
-export const main = () => Effect.runPromise(program.pipe(Effect.provide(TokensLive)))
+export const main = () => Effect.runPromise(program.pipe(Effect.provide(SubscriptionLive)))

@@ -1,0 +1,100 @@
+/**
+ * What the CLI knows about its environment, read once at the edge (`bin.ts`)
+ * through `Config`, so commands never touch `process.env`.
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Effect, Layer, Option } from "effect"
+import { homedir } from "node:os"
+import { join } from "node:path"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** `SUBAUTH_HOME`: stores, locks and consent records. */
+  readonly home: string
+  /** `CODEX_HOME`, for the codex store. */
+  readonly codexHome: string
+  /** `SUBAUTH_ISSUER`. */
+  readonly issuer: Option.Option<string>
+  /** `SUBAUTH_CODEX_URL`. */
+  readonly codexUrl: Option.Option<string>
+  /** `SUBAUTH_ALLOW_INSECURE_HTTP=1`: http:// issuer and backend on loopback hosts. */
+  readonly allowInsecureHttp: boolean
+  /** Prompts are possible: stdin and stdout are terminals and this is not CI. */
+  readonly interactive: boolean
+  /** Colour on stdout (a terminal, and no `NO_COLOR`). */
+  readonly color: boolean
+  /** stderr is a terminal: spinners and secret warnings go there. */
+  readonly stderrIsTTY: boolean
+  /** stdout is a terminal. */
+  readonly stdoutIsTTY: boolean
+  /** A browser can probably be opened here (a desktop session, not SSH). */
+  readonly displayLikely: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Settings extends Context.Tag("@subauth/cli/Settings")<Settings, Service>() {}
+
+/**
+ * The facts about the process's terminals and platform, which `Config` cannot read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Terminals {
+  readonly stdinIsTTY: boolean
+  readonly stdoutIsTTY: boolean
+  readonly stderrIsTTY: boolean
+  readonly platform: string
+}
+
+const flag = (name: string) =>
+  Config.string(name).pipe(
+    Config.map((v) => v !== "" && v !== "0" && v.toLowerCase() !== "false"),
+    Config.withDefault(false)
+  )
+const optional = (name: string) => Config.option(Config.nonEmptyString(name))
+
+/**
+ * Reads the environment through `Config`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> =>
+  Effect.gen(function*() {
+    const home = yield* optional("SUBAUTH_HOME")
+    const codexHome = yield* optional("CODEX_HOME")
+    const ci = yield* flag("CI")
+    const noColor = yield* Config.option(Config.string("NO_COLOR"))
+    const display = yield* optional("DISPLAY")
+    const wayland = yield* optional("WAYLAND_DISPLAY")
+    const ssh = yield* optional("SSH_CONNECTION")
+    const desktop = terminals.platform === "darwin" || terminals.platform === "win32" ||
+      Option.isSome(display) || Option.isSome(wayland)
+    return {
+      home: Option.getOrElse(home, () => join(homedir(), ".subauth")),
+      codexHome: Option.getOrElse(codexHome, () => join(homedir(), ".codex")),
+      issuer: yield* optional("SUBAUTH_ISSUER"),
+      codexUrl: yield* optional("SUBAUTH_CODEX_URL"),
+      allowInsecureHttp: yield* flag("SUBAUTH_ALLOW_INSECURE_HTTP"),
+      interactive: terminals.stdinIsTTY && terminals.stdoutIsTTY && !ci,
+      // NO_COLOR: any value, even empty, turns colour off (no-color.org).
+      color: terminals.stdoutIsTTY && Option.isNone(noColor),
+      stderrIsTTY: terminals.stderrIsTTY,
+      stdoutIsTTY: terminals.stdoutIsTTY,
+      displayLikely: desktop && Option.isNone(ssh)
+    }
+  }).pipe(Effect.orDie)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (terminals: Terminals): Layer.Layer<Settings> => Layer.effect(Settings, fromConfig(terminals))

@@ -1,0 +1,50 @@
+import { SubscriptionLLM } from "@subauth/core"
+import { Effect, Layer, Option, Stream } from "effect"
+import { ExitCode, UsageError } from "../internal/errors.js"
+import { Output } from "../Output.js"
+import type { TokenArgs } from "./shared.js"
+import { Settings } from "../Settings.js"
+import * as Llm from "./llm.js"
+
+export interface Args extends TokenArgs {
+  readonly prompt: Option.Option<string>
+  readonly model: Option.Option<string>
+  readonly system: Option.Option<string>
+}
+
+export const run = (args: Args, stdin: Effect.Effect<Option.Option<string>>) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const prompt = Option.isSome(args.prompt) ? args.prompt : Option.filter(yield* stdin, (s) => s.trim() !== "")
+    if (Option.isNone(prompt)) {
+      return yield* new UsageError({ message: "give a prompt as an argument, or pipe one in: echo \"hi\" | subauth ask" })
+    }
+    const request: SubscriptionLLM.Request = {
+      input: [SubscriptionLLM.userMessage(prompt.value)],
+      ...Option.match(args.model, { onNone: () => ({}), onSome: (model) => ({ model }) }),
+      ...Option.match(args.system, { onNone: () => ({}), onSome: (system) => ({ system }) })
+    }
+    if (args.json) {
+      const result = yield* SubscriptionLLM.generate(request)
+      yield* output.json({
+        text: result.text,
+        model: result.model ?? null,
+        responseId: result.responseId,
+        usage: result.usage ?? null,
+        toolCalls: result.toolCalls
+      })
+      return ExitCode.Ok
+    }
+    let wrote = false
+    let endsWithNewline = true
+    yield* SubscriptionLLM.stream(request).pipe(
+      Stream.runForEach((event) => {
+        if (event._tag !== "TextDelta" || event.delta === "") return Effect.void
+        wrote = true
+        endsWithNewline = event.delta.endsWith("\n")
+        return output.write(event.delta)
+      })
+    )
+    if (wrote && !endsWithNewline) yield* output.write("\n")
+    return ExitCode.Ok
+  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Llm.layer(args, s)))))

@@ -1,0 +1,107 @@
+import {
+  Browser,
+  BrowserLogin,
+  Consent,
+  DeviceLogin,
+  IdTokenVerifier,
+  Login,
+  PasteLogin,
+  SecureRandom
+} from "@subauth/core"
+import { NodeBrowser, NodeCallbackServer, NodeTokenStore } from "@subauth/node"
+import { DateTime, Effect, Layer, Option } from "effect"
+import { ExitCode, UsageError } from "../internal/errors.js"
+import * as Layers from "../internal/layers.js"
+import * as TerminalUi from "../internal/terminalUi.js"
+import { Output } from "../Output.js"
+import type { TokenArgs } from "./shared.js"
+import { Settings } from "../Settings.js"
+
+export interface Args extends TokenArgs {
+  readonly device: boolean
+  readonly browser: boolean
+  readonly paste: boolean
+  readonly port: Option.Option<number>
+  readonly openBrowser: boolean
+  readonly acceptTerms: boolean
+  readonly verbose: boolean
+}
+
+const methodOf = (args: Args) => {
+  const chosen = (["device", "browser", "paste"] as const).filter((m) => args[m])
+  return chosen.length > 1
+    ? Effect.fail(
+      new UsageError({ message: `choose one of --device, --browser and --paste (got ${chosen.map((c) => `--${c}`).join(" and ")})` })
+    )
+    : Effect.succeed(chosen[0])
+}
+
+export const run = (args: Args, readLine: TerminalUi.ReadLine) =>
+  Effect.flatMap(methodOf(args), (explicit) => signIn(args, explicit, readLine))
+
+const signIn = (args: Args, explicit: "device" | "browser" | "paste" | undefined, readLine: TerminalUi.ReadLine) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const output = yield* Output
+    const method = explicit ?? (settings.displayLikely ? "browser" : "device")
+    const browserOptions: BrowserLogin.Options = {
+      openBrowser: args.openBrowser,
+      ...Option.match(args.port, { onNone: () => ({}), onSome: (port) => ({ ports: [port] as const }) })
+    }
+    const flow = method === "browser"
+      ? BrowserLogin.layer(browserOptions)
+      : method === "paste"
+      ? PasteLogin.layer({ openBrowser: args.openBrowser })
+      : explicit === "device"
+      ? DeviceLogin.layer()
+      : DeviceLogin.layerWithBrowserFallback({}, browserOptions)
+
+    const result = yield* Login.login({ profile: args.profile, acceptTerms: args.acceptTerms, verbose: args.verbose }).pipe(
+      Effect.provide(flow)
+    )
+    const info = yield* NodeTokenStore.StoreInfo
+    const t = result.tokens
+    if (args.json) {
+      yield* output.json({
+        signedIn: true,
+        profile: result.profile,
+        method: result.method,
+        accountId: Option.getOrNull(t.accountId),
+        email: Option.getOrNull(t.email),
+        plan: Option.getOrNull(t.planType),
+        expiresAt: DateTime.formatIso(t.expiresAt),
+        claimsVerified: t.claimsVerified,
+        store: { kind: info.kind, location: info.location },
+        replaced: result.replaced
+      })
+    } else {
+      const { style } = output
+      yield* output.out(
+        `${style.green("Signed in")} as ${style.bold(Option.getOrElse(t.email, () => "(no email)"))}` +
+          `${Option.match(t.planType, { onNone: () => "", onSome: (p) => ` (${p})` })}, profile ${result.profile}.`
+      )
+      yield* output.info(
+        `Tokens are in the ${info.kind} store (${info.location})` +
+          `${t.claimsVerified ? "; the sign-in was verified against the issuer's keys" : ""}.`
+      )
+      if (Option.isSome(info.note)) yield* output.info(style.yellow(`note: ${info.note.value}`))
+      if (result.replaced === "revoke-failed") {
+        yield* output.info(style.yellow("warning: the tokens this login replaced could not be revoked"))
+      }
+    }
+    return ExitCode.Ok
+  }).pipe(
+    Effect.provide(
+      Layer.unwrapEffect(Effect.map(Settings, (settings) =>
+        Layer.mergeAll(
+          Consent.layer.pipe(Layer.provide(Layers.consentRecords(settings))),
+          IdTokenVerifier.layer(),
+          NodeCallbackServer.layer,
+          args.openBrowser ? NodeBrowser.layer : Browser.layerNoop,
+          SecureRandom.layer
+        ).pipe(
+          Layer.provideMerge(TerminalUi.layer(readLine)),
+          Layer.provideMerge(Layers.tokens(args.store, settings))
+        )))
+    )
+  )

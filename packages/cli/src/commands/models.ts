@@ -1,0 +1,28 @@
+import { SubscriptionLLM } from "@subauth/core"
+import { Effect, Layer } from "effect"
+import { ExitCode } from "../internal/errors.js"
+import { Output } from "../Output.js"
+import type { TokenArgs } from "./shared.js"
+import { Settings } from "../Settings.js"
+import * as Llm from "./llm.js"
+
+export type Args = TokenArgs
+
+export const run = (args: Args) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const list = yield* SubscriptionLLM.models
+    if (args.json) {
+      yield* output.json(list)
+      return ExitCode.Ok
+    }
+    const width = Math.max(...list.models.map((m) => m.slug.length), 4)
+    for (const model of list.models) {
+      const context = model.contextWindow !== undefined ? `${Math.round(model.contextWindow / 1000)}k context` : ""
+      yield* output.out(`${model.slug.padEnd(width)}  ${model.displayName}${context ? `  ${output.style.dim(context)}` : ""}`)
+    }
+    if (list.source === "bundled") {
+      yield* output.info(output.style.yellow("note: the backend's list could not be fetched; this is the list bundled with subauth"))
+    }
+    return ExitCode.Ok
+  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Llm.layer(args, s)))))

@@ -1,0 +1,76 @@
+import { Consent, TokenStore } from "@subauth/core"
+import * as TerminalUi from "../internal/terminalUi.js"
+import { NodeTokenStore } from "@subauth/node"
+import { DateTime, Effect, Layer, Option } from "effect"
+import * as Layers from "../internal/layers.js"
+import { ExitCode } from "../internal/errors.js"
+import { Output } from "../Output.js"
+import type { TokenArgs } from "./shared.js"
+import { Settings } from "../Settings.js"
+
+export type Args = TokenArgs
+
+export const run = (args: Args) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const { style } = output
+    const store = yield* TokenStore.TokenStore
+    const info = yield* NodeTokenStore.StoreInfo
+    const tokens = yield* store.get(args.profile)
+    const consent = yield* Effect.flatMap(Consent.Consent, (c) => c.get(args.profile))
+    const now = yield* DateTime.now
+    const storeDoc = { kind: info.kind, location: info.location, ...Option.match(info.note, { onNone: () => ({}), onSome: (note) => ({ note }) }) }
+    const consentDoc = Option.match(consent, {
+      onNone: () => null,
+      onSome: (r) => ({ acceptedAt: DateTime.formatIso(r.acceptedAt), version: r.version, how: r.how })
+    })
+    if (Option.isNone(tokens)) {
+      if (args.json) yield* output.json({ signedIn: false, profile: args.profile, store: storeDoc, consent: consentDoc })
+      else {
+        yield* output.out(`Not signed in (profile ${args.profile}, ${info.kind} store at ${info.location}).`)
+        yield* output.info(`Run ${style.bold(args.profile === "default" ? "subauth login" : `subauth login --profile ${args.profile}`)} to sign in.`)
+      }
+      return ExitCode.Failure
+    }
+    const t = tokens.value
+    const expired = DateTime.lessThanOrEqualTo(t.expiresAt, now)
+    const value = (o: Option.Option<string>) => Option.getOrNull(o)
+    if (args.json) {
+      yield* output.json({
+        signedIn: true,
+        profile: args.profile,
+        accountId: value(t.accountId),
+        email: value(t.email),
+        plan: value(t.planType),
+        userId: value(t.userId),
+        expiresAt: DateTime.formatIso(t.expiresAt),
+        expired,
+        refreshable: Option.isSome(t.refreshToken),
+        obtainedAt: DateTime.formatIso(t.obtainedAt),
+        claimsVerified: t.claimsVerified,
+        store: storeDoc,
+        consent: consentDoc
+      })
+      return ExitCode.Ok
+    }
+    const when = (d: DateTime.Utc) => DateTime.formatIso(d).replace(/\.\d+Z$/, "Z")
+    const lines = [
+      `${style.green("Signed in")} as ${style.bold(Option.getOrElse(t.email, () => "(no email)"))}`,
+      `  profile    ${args.profile}`,
+      `  account    ${Option.getOrElse(t.accountId, () => "(unknown)")}`,
+      `  plan       ${Option.getOrElse(t.planType, () => "(unknown)")}`,
+      `  token      ${
+        expired
+          ? style.yellow(`expired ${when(t.expiresAt)}${Option.isSome(t.refreshToken) ? "; it is refreshed on next use" : "; no refresh token: sign in again"}`)
+          : `valid until ${when(t.expiresAt)}`
+      }`,
+      `  claims     ${t.claimsVerified ? "verified against the issuer's keys" : style.yellow("not verified")}`,
+      `  store      ${info.kind} (${info.location})${Option.match(info.note, { onNone: () => "", onSome: (n) => `\n             ${style.dim(n)}` })}`,
+      `  consent    ${Option.match(consent, { onNone: () => "no record", onSome: (r) => `accepted ${when(r.acceptedAt)} (${r.how === "flag" ? "--accept-terms" : "at the prompt"})` })}`
+    ]
+    yield* output.out(lines.join("\n"))
+    return ExitCode.Ok
+  }).pipe(
+    Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Layers.store(args.store, s)))),
+    Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Consent.layer.pipe(Layer.provide(Layers.consentRecords(s, { readOnly: true })), Layer.provide(TerminalUi.silent))))))
+

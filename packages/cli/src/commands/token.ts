@@ -1,0 +1,44 @@
+import { TokenManager } from "@subauth/core"
+import { NodeTokenManager } from "@subauth/node"
+import { DateTime, Effect, Layer, Option, Redacted } from "effect"
+import { ExitCode } from "../internal/errors.js"
+import * as Layers from "../internal/layers.js"
+import { Output } from "../Output.js"
+import type { TokenArgs } from "./shared.js"
+import { Settings } from "../Settings.js"
+
+export interface Args extends TokenArgs {
+  readonly refresh: boolean
+}
+
+export const run = (args: Args) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const output = yield* Output
+    const manager = (yield* TokenManager.TokenManager).forProfile(args.profile)
+    const current = yield* manager.get
+    // --refresh: renew now, as a rejected token would be.
+    const tokens = args.refresh ? yield* manager.recover(current.accessToken) : current
+    if (settings.stdoutIsTTY) {
+      yield* output.info(output.style.yellow("This is a secret: anyone who has it can use your subscription until it expires."))
+    }
+    if (args.json) {
+      yield* output.json({
+        accessToken: Redacted.value(tokens.accessToken),
+        expiresAt: DateTime.formatIso(tokens.expiresAt),
+        obtainedAt: DateTime.formatIso(tokens.obtainedAt),
+        accountId: Option.getOrNull(tokens.accountId)
+      })
+    } else {
+      yield* output.out(Redacted.value(tokens.accessToken))
+    }
+    if (args.refresh) yield* output.info(`Refreshed; the new token is valid until ${DateTime.formatIso(tokens.expiresAt)}.`)
+    return ExitCode.Ok
+  }).pipe(
+    Effect.provide(
+      Layer.unwrapEffect(Effect.map(Settings, (s) =>
+        NodeTokenManager.layer({ profile: args.profile }).pipe(
+          Layer.provideMerge(Layer.mergeAll(Layers.store(args.store, s), Layers.provider(s)))
+        )))
+    )
+  )

@@ -1,0 +1,79 @@
+/**
+ * The CLI's `LoginUI`: events rendered on stderr, a countdown while waiting
+ * (only on a terminal), prompts read from stdin (only when interactive).
+ */
+import { LoginUI } from "@subauth/core"
+import { DateTime, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Output } from "../Output.js"
+import { Settings } from "../Settings.js"
+
+const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+
+const left = (deadline: DateTime.Utc, now: DateTime.Utc) => {
+  const ms = Math.max(0, DateTime.toEpochMillis(deadline) - DateTime.toEpochMillis(now))
+  return `${Math.floor(ms / 60_000)}:${String(Math.floor((ms % 60_000) / 1000)).padStart(2, "0")}`
+}
+
+/** Reads one line from the person; none at end of input. */
+export type ReadLine = (prompt: string) => Effect.Effect<Option.Option<string>>
+
+export const layer = (readLine: ReadLine): Layer.Layer<LoginUI.LoginUI, never, Output | Settings> =>
+  Layer.scoped(
+    LoginUI.LoginUI,
+    Effect.gen(function*() {
+      const output = yield* Output
+      const settings = yield* Settings
+      const { style } = output
+      let countdown: Fiber.RuntimeFiber<unknown> | undefined
+      const stop = Effect.suspend(() => {
+        const fiber = countdown
+        countdown = undefined
+        return fiber === undefined ? Effect.void : Effect.zipRight(Fiber.interrupt(fiber), output.status(""))
+      })
+      yield* Effect.addFinalizer(() => stop)
+
+      const render = (event: LoginUI.LoginEvent, now: DateTime.Utc): string => {
+        switch (event._tag) {
+          case "Notice":
+            return style.dim(event.text)
+          case "Disclaimer":
+            return `\n${event.text}\n`
+          case "Warning":
+            return style.yellow(`warning: ${event.text}`)
+          case "AuthorizeUrl":
+            return LoginUI.format(event, now).replace(event.url, style.cyan(event.url))
+          case "DeviceCode":
+            return LoginUI.format(event, now).replace(event.userCode, style.bold(event.userCode))
+          case "Waiting":
+            return LoginUI.format(event, now)
+        }
+      }
+
+      const show = (event: LoginUI.LoginEvent) =>
+        Effect.gen(function*() {
+          yield* stop
+          const now = yield* DateTime.now
+          if (event._tag !== "Waiting" || !settings.stderrIsTTY) return yield* output.info(render(event, now))
+          let frame = 0
+          const tick = Effect.flatMap(DateTime.now, (t) =>
+            output.status(
+              `${style.cyan(frames[frame++ % frames.length]!)} Waiting for ${event.what} · ${left(event.deadline, t)} left · ${style.dim("Ctrl-C to cancel")}`
+            ))
+          countdown = yield* Effect.forkDaemon(Effect.repeat(tick, Schedule.spaced(Duration.millis(250))))
+        })
+
+      return {
+        interactive: settings.interactive,
+        show,
+        ask: (question) =>
+          settings.interactive ? Effect.zipRight(stop, readLine(`${question} `)) : Effect.succeed(Option.none())
+      }
+    })
+  )
+
+/** A UI that shows nothing and asks nothing (status, tokens). */
+export const silent: Layer.Layer<LoginUI.LoginUI> = Layer.succeed(LoginUI.LoginUI, {
+  interactive: false,
+  show: () => Effect.void,
+  ask: () => Effect.succeed(Option.none())
+})

@@ -1,0 +1,112 @@
+/**
+ * The built `subauth` binary (bin/subauth.js running dist/subauth.cjs), spawned
+ * as a user would, pointed at the fake servers through its environment.
+ * `npm test` builds first (`pretest`).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { tempHome } from "./support.js"
+
+const repo = fileURLToPath(new URL("../../../", import.meta.url))
+const bin = fileURLToPath(new URL("../bin/subauth.js", import.meta.url))
+const bundle = fileURLToPath(new URL("../dist/subauth.cjs", import.meta.url))
+
+interface Ran {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const spawn = (file: string, args: ReadonlyArray<string>, env: Record<string, string>, cwd = repo) =>
+  Effect.async<Ran>((resume) => {
+    const child = execFile(file, [...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+      resume(Effect.succeed({ code, stdout, stderr }))
+    })
+    child.stdin?.end()
+  })
+
+const setup = Effect.gen(function*() {
+  assert.isTrue(existsSync(bundle), "the binary is not built: run npm run build")
+  const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 1 })
+  const backend = yield* FakeCodexBackend.make({ respond: () => ({ items: [FakeCodexBackend.message("Binary says hi.")] }) }).pipe(
+    Effect.provideService(FakeOAuthServer.FakeOAuthServer, oauth)
+  )
+  const home = yield* tempHome
+  const env = {
+    HOME: home,
+    XDG_CACHE_HOME: `${home}/cache`,
+    SUBAUTH_HOME: `${home}/subauth`,
+    SUBAUTH_ISSUER: oauth.url,
+    SUBAUTH_CODEX_URL: backend.baseUrl,
+    SUBAUTH_ALLOW_INSECURE_HTTP: "1",
+    SUBAUTH_STORE: "file",
+    CI: "true"
+  }
+  const subauth = (...args: ReadonlyArray<string>) => spawn(process.execPath, [bin, ...args], env)
+  return { oauth, backend, env, subauth }
+})
+
+describe("the subauth binary", () => {
+  it.live("device login, status --json, token, ask, logout, against the fake servers", () =>
+    Effect.gen(function*() {
+      const { oauth, subauth } = yield* setup
+      const login = yield* subauth("login", "--device", "--accept-terms")
+      assert.strictEqual(login.code, 0, login.stderr)
+      assert.include(login.stdout, "Signed in as fake.user@example.com")
+      assert.include(login.stderr, "enter this one-time code")
+
+      const status = yield* subauth("status", "--json")
+      assert.strictEqual(status.code, 0, status.stderr)
+      const doc = JSON.parse(status.stdout)
+      assert.deepInclude(doc, { signedIn: true, plan: "plus", claimsVerified: true })
+
+      const token = yield* subauth("token")
+      assert.strictEqual(token.code, 0)
+      const value = token.stdout.trim()
+      assert.match(value, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
+      assert.notInclude(token.stderr, value)
+
+      const ask = yield* subauth("ask", "Say hi")
+      assert.strictEqual(ask.code, 0, ask.stderr)
+      assert.strictEqual(ask.stdout, "Binary says hi.\n")
+
+      const logout = yield* subauth("logout")
+      assert.strictEqual(logout.code, 0)
+      assert.lengthOf((yield* oauth.requests).filter((r) => r.endpoint === "revoke"), 1)
+      assert.strictEqual((yield* subauth("status")).code, 1)
+      for (const run of [login, status, ask, logout]) assert.notInclude(run.stdout + run.stderr, value)
+    }).pipe(Effect.scoped), 90_000)
+
+  it.live("non-interactive first login without --accept-terms: the documented message, exit code 2", () =>
+    Effect.gen(function*() {
+      const { subauth } = yield* setup
+      const login = yield* subauth("login", "--device")
+      assert.strictEqual(login.code, 2)
+      assert.include(login.stderr, "error: consent is needed before the first sign-in and there is no terminal to ask it on")
+      assert.include(login.stderr, "--accept-terms")
+      assert.notMatch(login.stderr, /\n\s+at /, "no stack trace")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a second start uses V8's code cache", () =>
+    Effect.gen(function*() {
+      const { env, subauth } = yield* setup
+      yield* subauth("status")
+      const cached = yield* spawn("sh", ["-c", `ls "${env.XDG_CACHE_HOME}/subauth"`], env)
+      assert.match(cached.stdout, /subauth-[\w-]+\.v8cache/)
+      assert.strictEqual((yield* subauth("status")).code, 1)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("npm run demo exits 0 without a terminal", () =>
+    Effect.gen(function*() {
+      const home = yield* tempHome
+      const demo = yield* spawn("npm", ["run", "--silent", "demo"], { HOME: home, XDG_CACHE_HOME: `${home}/cache`, CI: "true" })
+      assert.strictEqual(demo.code, 0, demo.stdout + demo.stderr)
+      assert.include(demo.stdout, "Done in")
+      assert.include(demo.stdout, "usage limit of the ChatGPT plus plan reached")
+    }).pipe(Effect.scoped), 90_000)
+})

@@ -1,0 +1,66 @@
+/**
+ * The device prompt in a real terminal (tmux): the countdown renders and
+ * moves, and Ctrl-C ends the login cleanly (exit 130, no stack trace, no
+ * tokens written). `.ci/run` installs tmux.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { FakeOAuthServer } from "@subauth/testing"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { tempHome } from "./support.js"
+
+const bin = fileURLToPath(new URL("../bin/subauth.js", import.meta.url))
+
+const tmux = (...args: ReadonlyArray<string>) => execFileSync("tmux", [...args], { encoding: "utf8" })
+const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+/** Polls the pane until `pattern` shows; returns the screen. */
+const waitFor = (session: string, pattern: RegExp, timeoutMs = 20_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const screen = tmux("capture-pane", "-p", "-t", session)
+      if (pattern.test(screen)) return screen
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${pattern} in:\n${screen}`)
+      yield* pause(100)
+    }
+  })
+
+describe("interactive device login (tmux)", () => {
+  it.live("the countdown renders and moves; Ctrl-C cancels cleanly", () =>
+    Effect.gen(function*() {
+      const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: "manual" })
+      const home = yield* tempHome
+      const session = `subauth-test-${process.pid}`
+      const command = [
+        "env -u CI",
+        `HOME=${home} XDG_CACHE_HOME=${home}/cache SUBAUTH_HOME=${home}/subauth`,
+        `SUBAUTH_ISSUER=${oauth.url} SUBAUTH_ALLOW_INSECURE_HTTP=1 SUBAUTH_STORE=file`,
+        `${process.execPath} ${bin} login --device --accept-terms; echo EXIT=$?; sleep 60`
+      ].join(" ")
+      yield* Effect.acquireRelease(
+        Effect.sync(() => tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "40", command)),
+        () => Effect.sync(() => void tmux("kill-session", "-t", session))
+      )
+      const first = yield* waitFor(session, /Waiting for approval of the code · (\d+):(\d+) left · Ctrl-C to cancel/)
+      assert.include(first, "never share this code")
+      const left = (screen: string) => {
+        const [, m, s] = /· (\d+):(\d+) left/.exec(screen)!
+        return Number(m) * 60 + Number(s)
+      }
+      const before = left(first)
+      yield* pause(2200)
+      const later = yield* waitFor(session, /left · Ctrl-C/)
+      assert.isBelow(left(later), before, "the countdown moves")
+
+      tmux("send-keys", "-t", session, "C-c")
+      const end = yield* waitFor(session, /EXIT=\d+/)
+      assert.include(end, "EXIT=130")
+      assert.include(end, "Cancelled.")
+      assert.notInclude(end, "Ctrl-C to cancel", "the countdown line is cleared")
+      assert.notMatch(end, /\n\s+at \S+ \(/, "no stack trace")
+      assert.isFalse(existsSync(`${home}/subauth/default.json`), "no tokens written")
+    }).pipe(Effect.scoped), 60_000)
+})

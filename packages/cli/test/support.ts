@@ -1,0 +1,83 @@
+/**
+ * Runs the real command tree in-process: test settings pointing at the fake
+ * servers, a temporary SUBAUTH_HOME, and captured stdout and stderr.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { FakeOAuthServer } from "@subauth/testing"
+import { type Console, Effect, Layer, Option } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Cli from "../src/Cli.js"
+import * as Output from "../src/Output.js"
+import * as Settings from "../src/Settings.js"
+
+export interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** A temporary SUBAUTH_HOME for the scope. */
+export const tempHome = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "subauth-cli-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+export const makeRunner = (options: {
+  readonly home: string
+  readonly issuer?: string
+  readonly codexUrl?: string
+  readonly interactive?: boolean
+  readonly answers?: ReadonlyArray<string>
+  readonly stdoutIsTTY?: boolean
+  readonly stdin?: string
+}) => {
+  const answers = [...(options.answers ?? [])]
+  const settings: Settings.Service = {
+    home: options.home,
+    codexHome: join(options.home, "codex"),
+    issuer: Option.fromNullable(options.issuer),
+    codexUrl: Option.fromNullable(options.codexUrl),
+    allowInsecureHttp: true,
+    interactive: options.interactive ?? false,
+    color: false,
+    stderrIsTTY: false,
+    stdoutIsTTY: options.stdoutIsTTY ?? false,
+    displayLikely: false
+  }
+  return (...argv: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      let stdout = ""
+      let stderr = ""
+      const output = Output.make({ stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, {
+        color: false,
+        stderrIsTTY: false
+      })
+      // What @effect/cli prints itself (help, usage errors) goes through Console.
+      const write = (sink: "out" | "err") => (...args: ReadonlyArray<unknown>) =>
+        Effect.sync(() => {
+          const text = `${args.map(String).join(" ")}\n`
+          if (sink === "out") stdout += text
+          else stderr += text
+        })
+      const base = yield* Effect.console
+      const console: Console.Console = { ...base, log: write("out"), info: write("out"), error: write("err"), warn: write("err") }
+      const code = yield* Cli.main(["node", "subauth", ...argv], {
+        readLine: () => Effect.succeed(Option.fromNullable(answers.shift())),
+        readAll: Effect.succeed(Option.fromNullable(options.stdin))
+      }).pipe(
+        Effect.withConsole(console),
+        Effect.provide(Layer.mergeAll(Layer.succeed(Settings.Settings, settings), Layer.succeed(Output.Output, output), NodeContext.layer))
+      )
+      return { code, stdout, stderr } satisfies Run
+    })
+}
+
+/** A runner against a fresh fake issuer, with device codes approved at the first poll. */
+export const withIssuer = (options: FakeOAuthServer.Options = {}) =>
+  Effect.gen(function*() {
+    const server = yield* FakeOAuthServer.make({ devicePendingPolls: 0, ...options })
+    const home = yield* tempHome
+    return { server, home, run: makeRunner({ home, issuer: server.url }) }
+  })
