@@ -90,13 +90,24 @@ describe("subauth (in-process)", () => {
     Effect.gen(function*() {
       const home = yield* tempHome
       const run = makeRunner({ home })
-      for (const command of ["login", "logout", "status", "token"]) {
+      for (const command of ["login", "logout", "status", "token", "ask", "models", "demo"]) {
         const help = yield* run(command, "--help")
         assert.strictEqual(help.code, 0)
         const text = help.stdout + help.stderr
         assert.include(text, "Examples:")
         assert.include(text, "3 sign-in required")
         assert.notMatch(text, /\x1b\[/)
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("shell completions for bash, zsh and fish", () =>
+    Effect.gen(function*() {
+      const run = makeRunner({ home: yield* tempHome })
+      for (const shell of ["bash", "zsh", "fish"]) {
+        const completions = yield* run("--completions", shell)
+        assert.strictEqual(completions.code, 0)
+        assert.include(completions.stdout, "subauth")
+        assert.include(completions.stdout, "login")
       }
     }).pipe(Effect.scoped))
 
