@@ -4,7 +4,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { FakeOAuthServer } from "@subauth/testing"
-import { type Console, Effect, Layer, Option } from "effect"
+import { type Console, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -68,7 +68,9 @@ export const makeRunner = (options: {
         readAll: Effect.succeed(Option.fromNullable(options.stdin))
       }).pipe(
         Effect.withConsole(console),
-        Effect.provide(Layer.mergeAll(Layer.succeed(Settings.Settings, settings), Layer.succeed(Output.Output, output), NodeContext.layer))
+        Effect.provide(Layer.mergeAll(Layer.succeed(Settings.Settings, settings), Layer.succeed(Output.Output, output), NodeContext.layer)),
+        // As bin.ts does: library logs only for errors.
+        Logger.withMinimumLogLevel(LogLevel.Error)
       )
       return { code, stdout, stderr } satisfies Run
     })
