@@ -59,6 +59,14 @@ export interface Options {
   readonly openBrowser?: boolean
 }
 
+/**
+ * What the browser flow needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements = CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
+
 const text = (status: number, body: string): CallbackResponse => ({ status, contentType: "text/plain; charset=utf-8", body })
 const html = (body: string): CallbackResponse => ({ status: 200, contentType: "text/html; charset=utf-8", body })
 
@@ -70,11 +78,7 @@ const html = (body: string): CallbackResponse => ({ status: 200, contentType: "t
  */
 export const obtain = (
   options: Options = {}
-): Effect.Effect<
-  TokenResponse,
-  FlowError,
-  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
-> =>
+): Effect.Effect<TokenResponse, FlowError, Requirements> =>
   Effect.scoped(Effect.gen(function*() {
     const provider = yield* Provider
     const ui = yield* LoginUI
@@ -158,10 +162,6 @@ export const obtain = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<
-  LoginFlow,
-  never,
-  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
-> =>
+): Layer.Layer<LoginFlow, never, Requirements> =>
   layerFlow("browser", obtain(options))
 

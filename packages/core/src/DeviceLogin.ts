@@ -17,14 +17,11 @@
 import type { HttpClient } from "@effect/platform"
 import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as BrowserLogin from "./BrowserLogin.js"
-import type { Browser } from "./Browser.js"
-import type { CallbackServer } from "./CallbackServer.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { layerFlow, type FlowError, type LoginFlow } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
-import type * as SecureRandom from "./SecureRandom.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import type { TokenResponse } from "./TokenSet.js"
 
@@ -176,11 +173,7 @@ export const layer = (options: Options = {}): Layer.Layer<LoginFlow, never, Logi
 export const layerWithBrowserFallback = (
   options: Options = {},
   browser: BrowserLogin.Options = {}
-): Layer.Layer<
-  LoginFlow,
-  never,
-  CallbackServer | Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient
-> =>
+): Layer.Layer<LoginFlow, never, BrowserLogin.Requirements> =>
   layerFlow(
     "device",
     obtain(options).pipe(
