@@ -4,6 +4,7 @@
  */
 import * as coldStart from "./coldStart.js"
 import * as multiProcessRefresh from "./multiProcessRefresh.js"
+import * as proxy from "./proxy.js"
 import * as sseDecoding from "./sseDecoding.js"
 import * as stampede from "./stampede.js"
 import * as timeToFirstToken from "./timeToFirstToken.js"
@@ -17,7 +18,8 @@ const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }
   "time-to-first-token": timeToFirstToken,
   "multi-process-refresh": multiProcessRefresh,
   "token-store-latency": tokenStoreLatency,
-  "cold-start": coldStart
+  "cold-start": coldStart,
+  proxy
 }
 
 const chosen = process.argv.slice(2)

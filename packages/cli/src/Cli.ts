@@ -6,7 +6,7 @@
  */
 import { Args, Command, HelpDoc, Options } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { type Console, Context, Effect, type Option, Ref } from "effect"
+import { Config, type Console, Context, Effect, type Option, Ref } from "effect"
 import { ExitCode, reportCause } from "./internal/errors.js"
 import type { ReadLine } from "./internal/terminalUi.js"
 import { Output } from "./Output.js"
@@ -147,13 +147,42 @@ const demo = Command.make(
   ["subauth demo", "npm run demo"]
 )))
 
+const serve = Command.make(
+  "serve",
+  {
+    port: Options.integer("port").pipe(Options.withDescription("The port (0: any free port). Default 8787."), Options.withDefault(8787)),
+    host: Options.text("host").pipe(
+      Options.withDescription("The address to listen on. Default 127.0.0.1; any other needs --allow-remote."),
+      Options.withDefault("127.0.0.1")
+    ),
+    profile: Shared.profile,
+    store: Shared.store,
+    apiKey: Options.redacted("api-key").pipe(
+      Options.withDescription(
+        "The key clients must send (Authorization: Bearer …). Env: SUBAUTH_SERVE_KEY. Default: generated on first start, kept in $SUBAUTH_HOME/serve-key."
+      ),
+      Options.withFallbackConfig(Config.redacted("SUBAUTH_SERVE_KEY")),
+      Options.optional
+    ),
+    allowRemote: Options.boolean("allow-remote").pipe(
+      Options.withDescription("Allow a non-loopback --host (needs an --api-key of at least 32 characters).")
+    ),
+    cors: Options.text("cors").pipe(Options.withDescription("Allow browser pages from this origin (repeatable). Default: no CORS."), Options.repeated)
+  },
+  (args) => lazy(() => import("./commands/serve.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe(
+  "Serve an OpenAI-compatible endpoint (chat completions, responses, models) on this machine, backed by your subscription. " +
+    "Parameters the backend rejects (temperature, max_tokens, …) are accepted and dropped.",
+  ["subauth serve", "subauth serve --port 9000 --profile work", "OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=… your-tool"]
+)))
+
 const root = Command.make("subauth").pipe(
   Command.withDescription(
     "Use a ChatGPT Plus/Pro subscription from scripts and programs (\"Sign in with ChatGPT\", as the Codex CLI does). " +
       "Subscription use outside OpenAI's own clients is a grey area of OpenAI's terms: see `subauth login --help`. " +
       EXIT_CODES
   ),
-  Command.withSubcommands([login, logout, status, token, ask, models, demo])
+  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo])
 )
 
 /**

@@ -1,0 +1,101 @@
+/**
+ * `subauth serve`: the OpenAI-compatible proxy of `@subauth/server` on this
+ * machine, backed by a profile's subscription, until SIGINT or SIGTERM (the
+ * runtime interrupts `run`; the proxy's scope closes, which drains it).
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { SecureRandom, TokenManager } from "@subauth/core"
+import { OpenAIProxy, ProxyError, ServeKey } from "@subauth/server"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { join } from "node:path"
+import { ExitCode, UsageError } from "../internal/errors.js"
+import { Output } from "../Output.js"
+import { Settings } from "../Settings.js"
+import * as Llm from "./llm.js"
+import type { StoreChoice } from "./shared.js"
+
+export interface Args {
+  readonly port: number
+  readonly host: string
+  readonly profile: string
+  readonly store: StoreChoice
+  /** `--api-key`, or `SUBAUTH_SERVE_KEY`. */
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  readonly allowRemote: boolean
+  /** `--cors ORIGIN`, repeatable. */
+  readonly cors: ReadonlyArray<string>
+}
+
+// Refusals that are about the command line: exit code 2, like any usage error.
+const usageReasons: ReadonlySet<ProxyError.StartError["reason"]> = new Set(["RemoteNotAllowed", "WeakKey", "InvalidKey"])
+
+const check = (args: Args) => {
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
+    return Effect.fail(new UsageError({ message: `--port must be a port number (0 to 65535), got ${args.port}` }))
+  }
+  if (OpenAIProxy.isLoopback(args.host)) return Effect.void
+  if (!args.allowRemote) {
+    return Effect.fail(new UsageError({
+      message: `--host ${args.host} is not a loopback address: other machines could use your subscription; ` +
+        `add --allow-remote (with a strong --api-key) if that is what you want, or use --host 127.0.0.1`
+    }))
+  }
+  if (Option.isNone(args.apiKey)) {
+    return Effect.fail(new UsageError({
+      message: `listening on ${args.host} needs a key you chose: --api-key KEY or SUBAUTH_SERVE_KEY ` +
+        `(at least ${ProxyError.MIN_REMOTE_KEY_LENGTH} characters)`
+    }))
+  }
+  return Effect.void
+}
+
+export const run = (args: Args) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const output = yield* Output
+    const { style } = output
+    yield* check(args)
+    const keyFile = join(settings.home, ServeKey.FILE_NAME)
+    const { key, source } = yield* ServeKey.resolve({ given: args.apiKey, file: keyFile }).pipe(
+      Effect.provide(Layer.merge(NodeFileSystem.layer, SecureRandom.layer))
+    )
+    const stack = OpenAIProxy.layer({
+      apiKey: key,
+      host: args.host,
+      port: args.port,
+      network: args.allowRemote ? "allow-remote" : "loopback-only",
+      cors: args.cors
+    }).pipe(Layer.provideMerge(Llm.layer(args, settings)))
+
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const context = yield* Layer.build(stack)
+      const proxy = Context.get(context, OpenAIProxy.OpenAIProxy)
+      const base = `${proxy.url}/v1`
+      const keyText = source === "generated" ? Redacted.value(key) : source === "file" ? `$(cat '${keyFile}')` : "<your key>"
+      yield* output.out(`${style.green("Listening")} on ${style.bold(base)} (profile ${args.profile})`)
+      yield* output.out(
+        source === "generated"
+          ? `API key: ${style.bold(Redacted.value(key))}\n  (new; stored in ${keyFile}, shown only this once)`
+          : source === "file"
+          ? `API key: the one in ${keyFile}`
+          : "API key: the one you gave (--api-key or SUBAUTH_SERVE_KEY)"
+      )
+      yield* output.out(`Use it from any OpenAI client:\n  OPENAI_BASE_URL=${base} OPENAI_API_KEY=${keyText} <your tool>`)
+      if (!OpenAIProxy.isLoopback(args.host)) {
+        yield* output.info(style.yellow(`warning: listening on ${args.host}: anyone who can reach this port and has the key can use your subscription`))
+      }
+      if (args.cors.length > 0) yield* output.info(`CORS allowed for: ${args.cors.join(", ")}`)
+      // Not fatal: signing in while the server runs works, the next request finds the tokens.
+      yield* Context.get(context, TokenManager.TokenManager).get.pipe(
+        Effect.catchAll((error) => output.info(`${style.yellow("warning:")} ${error.message}`))
+      )
+      yield* output.info(style.dim("Press Ctrl-C to stop; requests in flight are allowed to finish."))
+      return yield* Effect.never.pipe(
+        Effect.onInterrupt(() => output.info("Stopping: finishing the requests in flight…")),
+        Effect.as(ExitCode.Ok)
+      )
+    }))
+  }).pipe(
+    Effect.catchTag("StartError", (error): Effect.Effect<never, UsageError | ProxyError.StartError> =>
+      Effect.fail(usageReasons.has(error.reason) ? new UsageError({ message: error.message }) : error))
+  )

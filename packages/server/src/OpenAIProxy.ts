@@ -1,0 +1,443 @@
+/**
+ * An OpenAI-compatible endpoint on this machine, backed by the signed-in
+ * ChatGPT subscription: any OpenAI client works by changing its base URL.
+ *
+ * - `POST /v1/chat/completions` (streaming and not), `POST /v1/responses`
+ *   (the Codex backend's own API, with its rules applied), `GET /v1/models`
+ *   and `GET /v1/models/{id}` (the subscription's catalog). See
+ *   {@link ChatCompletions} and {@link ResponsesApi} for the translation.
+ * - Every request goes through the one `SubscriptionLLM` in context, so all
+ *   clients share one token per profile, and a refresh is single-flight
+ *   across all of them (the `TokenManager`'s guarantee).
+ * - Listens on 127.0.0.1 by default. A non-loopback host is refused unless
+ *   `network: "allow-remote"` says so explicitly, and then only with a key of
+ *   at least {@link MIN_REMOTE_KEY_LENGTH} characters.
+ * - Every request needs `Authorization: Bearer <apiKey>` (compared in
+ *   constant time); no CORS headers unless origins are configured.
+ * - Errors are OpenAI's error format with the status its SDKs expect
+ *   (see {@link toAnswer}). A streamed answer commits to status 200 only once
+ *   the backend has produced output, so a usage limit or a refused request
+ *   is a proper 429 or 400 for streaming clients too.
+ * - When the scope closes (SIGINT, SIGTERM), new connections are refused,
+ *   requests in flight get `shutdownGrace` to finish, and what remains is
+ *   ended cleanly: a 503, or the stream's error event and a proper end.
+ * - Nothing is logged that holds the key or a token.
+ *
+ * @since 0.1.0
+ */
+import {
+  HttpMiddleware,
+  HttpRouter,
+  HttpServer,
+  type HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { SubscriptionLLM } from "@subauth/core"
+import {
+  Chunk,
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Record,
+  Redacted,
+  type Scope,
+  Stream
+} from "effect"
+import { createServer } from "node:http"
+import * as ChatCompletions from "./ChatCompletions.js"
+import type { Translation } from "./internal/body.js"
+import * as Drain from "./internal/drain.js"
+import type { Encoder } from "./internal/sse.js"
+import { MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
+import * as ResponsesApi from "./ResponsesApi.js"
+import * as ServeKey from "./ServeKey.js"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_HOST = "127.0.0.1"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_PORT = 8787
+
+/**
+ * How long requests in flight may take to finish when the server stops.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = Duration.seconds(10)
+
+/**
+ * Who may connect: only this machine (the default; a non-loopback host is
+ * refused), or any host the server is bound to, which must be asked for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Network = "loopback-only" | "allow-remote"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The bearer key clients must send (see {@link ServeKey.resolve}). */
+  readonly apiKey: Redacted.Redacted<string>
+  /** Default {@link DEFAULT_HOST}. */
+  readonly host?: string
+  /** Default {@link DEFAULT_PORT}; 0 for any free port. */
+  readonly port?: number
+  /** Default `"loopback-only"`. */
+  readonly network?: Network
+  /** Origins allowed by CORS (`*` for any). Default none: no CORS headers, so browsers refuse cross-origin calls. */
+  readonly cors?: ReadonlyArray<string>
+  /** Default {@link DEFAULT_SHUTDOWN_GRACE}. */
+  readonly shutdownGrace?: Duration.DurationInput
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace OpenAIProxy {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** `http://<host>:<port>`; clients use `<url>/v1` as their base URL. */
+    readonly url: string
+    readonly host: string
+    readonly port: number
+  }
+}
+
+/**
+ * The running proxy.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class OpenAIProxy extends Context.Tag("@subauth/server/OpenAIProxy")<OpenAIProxy, OpenAIProxy.Service>() {}
+
+// =============================================================================
+// Exposure (pure)
+// =============================================================================
+
+/**
+ * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
+ * `::1` (also bracketed or IPv4-mapped).
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const isLoopback = (host: string): boolean => {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  return h === "localhost" || h === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h)
+}
+
+/**
+ * Refuses a non-loopback host unless remote access was asked for, and then a
+ * key shorter than {@link MIN_REMOTE_KEY_LENGTH} characters; and a key that
+ * cannot travel in a header anywhere.
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const checkExposure = (options: Pick<Options, "apiKey" | "host" | "port" | "network">): Either.Either<void, StartError> =>
+  Either.gen(function*() {
+    const key = yield* ServeKey.validate(options.apiKey)
+    const host = options.host ?? DEFAULT_HOST
+    if (isLoopback(host)) return
+    const location = `${host}:${options.port ?? DEFAULT_PORT}`
+    if (options.network !== "allow-remote") return yield* Either.left(new StartError({ reason: "RemoteNotAllowed", location }))
+    const length = Redacted.value(key).length
+    if (length < MIN_REMOTE_KEY_LENGTH) {
+      return yield* Either.left(new StartError({ reason: "WeakKey", location, description: `it has ${length} characters` }))
+    }
+  })
+
+// =============================================================================
+// The HTTP app
+// =============================================================================
+
+const isContent = (event: SubscriptionLLM.Event) => event._tag !== "RateLimits" && event._tag !== "Created"
+
+/**
+ * Pulls events until the first that is output (or the end), so that a failure
+ * before any output is answered with its own status instead of a 200 stream.
+ */
+const peek = <E>(pull: Effect.Effect<Chunk.Chunk<SubscriptionLLM.Event>, Option.Option<E>>) =>
+  Effect.gen(function*() {
+    const events: Array<SubscriptionLLM.Event> = []
+    for (;;) {
+      const chunk = yield* Effect.either(pull)
+      if (Either.isLeft(chunk)) {
+        if (Option.isNone(chunk.left)) return { events, ended: true }
+        return yield* Effect.fail(chunk.left.value)
+      }
+      events.push(...chunk.right)
+      if (Chunk.some(chunk.right, isContent)) return { events, ended: false }
+    }
+  })
+
+const encoderText = new TextEncoder()
+
+interface Frame {
+  readonly text: string
+  /** The stream's last frame: its end, or its failure. */
+  readonly last: boolean
+}
+
+const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))
+
+const randomId = () => globalThis.crypto.randomUUID().replaceAll("-", "")
+
+const logDropped = (dropped: ReadonlyArray<string>) =>
+  Effect.forEach(dropped, (name) =>
+    Effect.logDebug(`dropped "${name}": the ChatGPT subscription backend does not take it (accepted, not forwarded)`), {
+    discard: true
+  })
+
+const readJson = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+  Effect.mapError(request.json, () =>
+    new RequestError({ reason: "InvalidBody", description: "it could not be read as JSON (at most 10 MB)" })))
+
+const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
+
+const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options, drain: Drain.Drain) => {
+  const errorResponse = (error: unknown) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const answer = toAnswer(error, now)
+      return HttpServerResponse.unsafeJson({ error: answer.error }, { status: answer.status, headers: answer.headers })
+    })
+
+  // A streamed answer: status 200 once there is output; failures after that are the API's error event.
+  const streamed = (events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error>, encoder: Encoder) =>
+    Effect.gen(function*() {
+      const pull = yield* Stream.toPull(events)
+      const head = yield* drain.guard(peek(pull))
+      let ended = false
+      const failure = (error: unknown) =>
+        Effect.map(Clock.currentTimeMillis, (now): Frame => ({ text: encoder.failure(toAnswer(error, now).error), last: true }))
+      // A chunk of events is one frame and one write: per-event writes cost more than the encoding.
+      const body = Stream.fromIterable(head.events).pipe(
+        Stream.concat(head.ended ? Stream.empty : Stream.repeatEffectChunkOption(pull)),
+        Stream.mapChunks((events) => Chunk.of<Frame>({ text: Chunk.reduce(events, "", (text, e) => text + encoder.event(e)), last: false })),
+        Stream.concat(Stream.sync((): Frame => ({ text: encoder.end(), last: true }))),
+        Stream.catchAll((error) =>
+          Stream.fromEffect(Effect.zipRight(Effect.logWarning(`the stream failed after it started: ${error.message}`), failure(error)))
+        ),
+        Stream.interruptWhenDeferred(drain.cut),
+        Stream.concat(Stream.suspend(() =>
+          ended ? Stream.empty : Stream.fromEffect(failure(Drain.shuttingDown("the stream was cut off at the end of the grace period")))
+        )),
+        Stream.mapChunks((frames) => {
+          let text = ""
+          for (const frame of frames) {
+            text += frame.text
+            ended = ended || frame.last
+          }
+          return text === "" ? Chunk.empty() : Chunk.of(encoderText.encode(text))
+        })
+      )
+      return HttpServerResponse.stream(body, {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+      })
+    })
+
+  // One turn: translate, then the collected answer, or the stream.
+  const turn = <T extends Translation>(
+    translate: (json: unknown) => Either.Either<T, RequestError>,
+    answers: (translated: T, created: number) => {
+      readonly collected: (result: SubscriptionLLM.Result) => unknown
+      readonly encoder: () => Encoder
+    }
+  ) =>
+    Effect.gen(function*() {
+      const translated = yield* translate(yield* readJson)
+      yield* logDropped(translated.dropped)
+      const { collected, encoder } = answers(translated, yield* nowSeconds)
+      if (translated.stream) return yield* streamed(llm.stream(translated.request), encoder())
+      return HttpServerResponse.unsafeJson(collected(yield* drain.guard(llm.generate(translated.request))))
+    })
+
+  const chatCompletions = turn(ChatCompletions.translate, (translated, created) => {
+    const meta: ChatCompletions.Meta = { id: `chatcmpl-${randomId()}`, created, model: translated.request.model }
+    return {
+      collected: (result) => ChatCompletions.completionOf(result, meta),
+      encoder: () => ChatCompletions.encoder(meta, translated)
+    }
+  })
+
+  const responses = turn(ResponsesApi.translate, (translated, createdAt) => {
+    const meta: ResponsesApi.Meta = { id: `resp_${randomId()}`, createdAt, model: translated.request.model, echo: translated.echo }
+    return { collected: (result) => ResponsesApi.responseOf(result, meta), encoder: () => ResponsesApi.encoder(meta) }
+  })
+
+  const models = Effect.map(
+    drain.guard(llm.models),
+    (list) => HttpServerResponse.unsafeJson({ object: "list", data: list.models.map(modelObject) })
+  )
+
+  const model = Effect.gen(function*() {
+    const { model: id } = yield* HttpRouter.params
+    const list = yield* drain.guard(llm.models)
+    const found = list.models.find((m) => m.slug === id)
+    if (found === undefined) {
+      return yield* new RequestError({ reason: "UnknownModel", param: "model", description: `"${id ?? ""}"` })
+    }
+    return HttpServerResponse.unsafeJson(modelObject(found))
+  })
+
+  const router = HttpRouter.empty.pipe(
+    HttpRouter.post("/v1/chat/completions", chatCompletions),
+    HttpRouter.post("/v1/responses", responses),
+    HttpRouter.get("/v1/models", models),
+    HttpRouter.get("/v1/models/:model", model)
+  )
+
+  const app = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const presented = ServeKey.bearer(request.headers["authorization"])
+    if (Option.isNone(presented) || !ServeKey.matches(options.apiKey, presented.value)) {
+      return yield* new RequestError({
+        reason: "InvalidApiKey",
+        description: Option.isNone(presented) ? "no API key was sent" : "the API key is not this server's"
+      })
+    }
+    yield* drain.enter
+    return yield* router
+  }).pipe(
+    Effect.catchTag("RouteNotFound", (error: HttpServerError.RouteNotFound) =>
+      Effect.fail(new RequestError({ reason: "NotFound", description: `${error.request.method} ${error.request.url}` }))),
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Effect.logWarning(`request failed: ${error.message}`),
+        errorResponse(error)
+      )
+    ),
+    Effect.catchAllDefect((defect) =>
+      Effect.zipRight(
+        Effect.logError(
+          `unexpected failure: ${defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect}`
+        ),
+        errorResponse(defect)
+      )
+    ),
+    Effect.tap((response) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.logInfo(`${request.method} ${new URL(request.url, "http://proxy").pathname} ${response.status}`))
+    ),
+    // The platform runs handlers uninterruptibly; a client that hangs up should stop its backend request.
+    Effect.interruptible,
+    Effect.annotateLogs({ service: "subauth-proxy" })
+  )
+
+  return options.cors !== undefined && options.cors.length > 0
+    ? HttpMiddleware.cors({
+      allowedOrigins: options.cors,
+      allowedMethods: ["GET", "POST"],
+      exposedHeaders: ["retry-after", "x-should-retry"],
+      maxAge: 600
+    })(app)
+    : app
+}
+
+// =============================================================================
+// Constructors and layers
+// =============================================================================
+
+const startFailed = (location: string) => (error: HttpServerError.ServeError) => {
+  const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return code === "EADDRINUSE"
+    ? new StartError({ reason: "AddressInUse", location, cause: error.cause })
+    : new StartError({
+      reason: "BindFailed",
+      location,
+      ...(typeof code === "string" ? { description: code } : {}),
+      cause: error.cause
+    })
+}
+
+/**
+ * Starts the proxy in the current scope; closing the scope shuts it down
+ * gracefully.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<OpenAIProxy.Service, StartError, SubscriptionLLM.SubscriptionLLM | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* checkExposure(options)
+    const host = options.host ?? DEFAULT_HOST
+    const port = options.port ?? DEFAULT_PORT
+    const grace = Duration.decode(options.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
+    const llm = yield* SubscriptionLLM.SubscriptionLLM
+    const drain = Drain.make()
+    const node = createServer()
+    const server = yield* NodeHttpServer.make(() => node, { port, host }).pipe(
+      Effect.mapError(startFailed(`${host}:${port}`))
+    )
+    yield* HttpServer.serveEffect()(makeApp(llm, options, drain)).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    // Added last, so it runs first: drain while the handlers are still installed.
+    yield* Effect.addFinalizer(() => drain.shutdown(node, grace))
+    const address = server.address
+    const bound = address._tag === "TcpAddress" ? address.port : port
+    const url = `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${bound}`
+    yield* Effect.logInfo(`listening on ${url}`)
+    return { url, host, port: bound }
+  }).pipe(Effect.annotateLogs({ service: "subauth-proxy" }))
+
+/**
+ * The proxy, running for the life of the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<OpenAIProxy, StartError, SubscriptionLLM.SubscriptionLLM> =>
+  Layer.scoped(OpenAIProxy, make(options))
+
+/**
+ * Options read through `Config`, once, when the layer is built; an optional
+ * one whose config is not set keeps its default:
+ *
+ * ```ts
+ * OpenAIProxy.layerConfig({
+ *   apiKey: Config.redacted("SUBAUTH_SERVE_KEY"),
+ *   port: Config.port("SUBAUTH_SERVE_PORT")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (options: {
+  readonly apiKey: Config.Config<Redacted.Redacted<string>>
+} & {
+  readonly [K in "host" | "port" | "network" | "cors" | "shutdownGrace"]?: Config.Config<NonNullable<Options[K]>>
+}): Layer.Layer<OpenAIProxy, StartError | ConfigError.ConfigError, SubscriptionLLM.SubscriptionLLM> => {
+  const { apiKey, ...rest } = options
+  return Layer.unwrapEffect(
+    Effect.map(
+      Config.all([apiKey, Config.all(Record.map(rest as Record<string, Config.Config<unknown>>, Config.option))]),
+      ([key, values]) => layer({ ...(Record.getSomes(values) as Omit<Options, "apiKey">), apiKey: key })
+    )
+  )
+}

@@ -1,0 +1,32 @@
+/**
+ * What the two streaming endpoints share: SSE framing, and the shape of an
+ * encoder that turns `SubscriptionLLM` events into an API's stream.
+ */
+import { SubscriptionLLM } from "@subauth/core"
+import { Option, Schema } from "effect"
+import type { OpenAIError } from "../ProxyError.js"
+
+/**
+ * Turns one turn's events into SSE text. `event` may return "" (nothing to
+ * send); exactly one of `end` (after `Completed`) or `failure` closes the stream.
+ */
+export interface Encoder {
+  readonly event: (event: SubscriptionLLM.Event) => string
+  readonly failure: (error: OpenAIError) => string
+  readonly end: () => string
+}
+
+/** `data: <json>`, as Chat Completions streams. */
+export const data = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n`
+
+/** `event: <type>` and `data: <json>`, as the Responses API streams. */
+export const named = (type: string, payload: unknown): string => `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`
+
+const decodeMessage = Schema.decodeUnknownOption(SubscriptionLLM.MessageItem)
+
+/** The text of an assistant `message` item, if it is one. */
+export const assistantText = (item: SubscriptionLLM.Item): Option.Option<string> =>
+  Option.flatMap(decodeMessage(item), (message) =>
+    message.role === "assistant"
+      ? Option.some(message.content.map((part) => (part.type === "output_text" ? part.text ?? "" : "")).join(""))
+      : Option.none())
