@@ -33,10 +33,10 @@ if (info === undefined) {
   } catch {
     // First run (or no cache directory): compile, and save the cache when the program ends.
   }
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  // The bundle's own `import()` calls arrive as `__subauthImport` (see scripts/bundle.mjs).
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __subauthImport) {${source}\n})`, {
     filename: bundle,
-    cachedData,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
+    cachedData
   })
   if (cachedData === undefined || script.cachedDataRejected) {
     process.once("exit", () => {
@@ -51,5 +51,5 @@ if (info === undefined) {
     })
   }
   const module = { exports: {} }
-  script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle))
+  script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle), (specifier) => import(specifier))
 }
