@@ -90,13 +90,14 @@ describe("subauth (in-process)", () => {
     Effect.gen(function*() {
       const home = yield* tempHome
       const run = makeRunner({ home })
-      for (const command of ["login", "logout", "status", "token", "ask", "models", "demo"]) {
+      for (const command of ["login", "logout", "status", "token", "ask", "models", "serve", "demo"]) {
         const help = yield* run(command, "--help")
         assert.strictEqual(help.code, 0)
         const text = help.stdout + help.stderr
         assert.include(text, "Examples:")
         assert.include(text, "3 sign-in required")
         assert.notMatch(text, /\x1b\[/)
+        if (command === "serve") assert.include(text, "[--cors text...]", "--cors is optional")
       }
     }).pipe(Effect.scoped))
 

@@ -18,7 +18,7 @@ import type { HttpClient } from "@effect/platform"
 import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as BrowserLogin from "./BrowserLogin.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
-import { layerFlow, type FlowError, type LoginFlow } from "./Login.js"
+import { layerFlow, layerFlowObtained, type FlowError, type LoginFlow, type Obtained } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
@@ -174,15 +174,19 @@ export const layerWithBrowserFallback = (
   options: Options = {},
   browser: BrowserLogin.Options = {}
 ): Layer.Layer<LoginFlow, never, BrowserLogin.Requirements> =>
-  layerFlow(
+  layerFlowObtained(
     "device",
     obtain(options).pipe(
+      Effect.map((response): Obtained => ({ method: "device", response })),
       Effect.catchIf(
         (error): error is LoginError => error._tag === "LoginError" && error.reason === "DeviceLoginDisabled",
         (error) =>
           Effect.flatMap(LoginUI, (ui) =>
             ui.show({ _tag: "Warning", text: `${error.message.split(". ")[0]}; signing in with the browser instead` })
-          ).pipe(Effect.zipRight(BrowserLogin.obtain(browser)))
+          ).pipe(
+            Effect.zipRight(BrowserLogin.obtain(browser)),
+            Effect.map((response): Obtained => ({ method: "browser", response }))
+          )
       )
     )
   )

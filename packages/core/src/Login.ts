@@ -31,14 +31,27 @@ export type Method = "browser" | "device" | "paste" | "injected"
 export type FlowError = LoginError | TokenEndpointError | TransportError
 
 /**
+ * What a login flow obtained, and the method that obtained it (a flow with a
+ * fallback may end with another method than the one it started with).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Obtained {
+  readonly method: Method
+  readonly response: TokenSet.TokenResponse
+}
+
+/**
  * One way of obtaining tokens.
  *
  * @since 0.1.0
  * @category tags
  */
 export class LoginFlow extends Context.Tag("@subauth/core/LoginFlow")<LoginFlow, {
+  /** The method the flow starts with. */
   readonly method: Method
-  readonly obtain: Effect.Effect<TokenSet.TokenResponse, FlowError>
+  readonly obtain: Effect.Effect<Obtained, FlowError>
 }>() {}
 
 /**
@@ -51,6 +64,17 @@ export class LoginFlow extends Context.Tag("@subauth/core/LoginFlow")<LoginFlow,
 export const layerFlow = <R>(
   method: Method,
   obtain: Effect.Effect<TokenSet.TokenResponse, FlowError, R>
+): Layer.Layer<LoginFlow, never, R> => layerFlowObtained(method, Effect.map(obtain, (response) => ({ method, response })))
+
+/**
+ * {@link layerFlow} for a flow that says which method obtained the tokens.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const layerFlowObtained = <R>(
+  method: Method,
+  obtain: Effect.Effect<Obtained, FlowError, R>
 ): Layer.Layer<LoginFlow, never, R> =>
   Layer.effect(
     LoginFlow,
@@ -120,10 +144,10 @@ export const login = (
       ...(options.acceptTerms !== undefined ? { acceptTerms: options.acceptTerms } : {}),
       ...(options.verbose !== undefined ? { verbose: options.verbose } : {})
     })
-    const response = yield* flow.obtain
+    const { method, response } = yield* flow.obtain
     const account = yield* (yield* IdTokenVerifier).verify(
       { idToken: response.id_token, accessToken: response.access_token },
-      flow.method === "injected" ? { allowExpired: true, idTokenOptional: true } : {}
+      method === "injected" ? { allowExpired: true, idTokenOptional: true } : {}
     )
     const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
     const tokens = new TokenSet.TokenSet({
@@ -136,7 +160,7 @@ export const login = (
     })
     const store = yield* TokenStore
     const previous = yield* store.withLock(profile, Effect.zipLeft(store.get(profile), store.set(profile, tokens)))
-    yield* Effect.logInfo(`signed in with the ${flow.method} flow`).pipe(Effect.annotateLogs({ profile }))
+    yield* Effect.logInfo(`signed in with the ${method} flow`).pipe(Effect.annotateLogs({ profile }))
 
     let replaced: LoginResult["replaced"] = "nothing"
     if (Option.isSome(previous) && !TokenSet.sameRefreshToken(previous.value, tokens)) {
@@ -149,7 +173,7 @@ export const login = (
           )
         )
     }
-    return { profile, method: flow.method, tokens, consent, replaced }
+    return { profile, method, tokens, consent, replaced }
   })
 
 /**

@@ -67,6 +67,7 @@ describe("device login", () => {
       yield* Effect.gen(function*() {
         const result = yield* loginWith(DeviceLogin.layerWithBrowserFallback({}, { ports: [0] }))
         assert.isTrue(result.tokens.claimsVerified)
+        assert.strictEqual(result.method, "browser")
         const warning = (yield* ui.events).find((e) => e._tag === "Warning")
         assert.isTrue(warning?._tag === "Warning" && warning.text.includes("browser"))
       }).pipe(Effect.provide(layer))
