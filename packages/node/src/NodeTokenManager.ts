@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Provider, TokenStore } from "@subauth/core"
 import { TokenManager } from "@subauth/core"
 import { Layer } from "effect"

@@ -27,7 +27,7 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { TokenSet, TokenStore } from "@subauth/core"
 import { Config, type ConfigError, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as jose from "jose"

@@ -23,7 +23,8 @@
  * @since 0.1.0
  */
 import { FetchHttpClient, type HttpClient, HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { type Provider, SubscriptionLLM, TokenManager, TokenStore } from "@subauth/core"
 import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import { createServer } from "node:http"

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { HttpRouter, type HttpServerError, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Pkce, Provider, TokenSet } from "@subauth/core"
 import { Clock, Context, DateTime, Duration, Effect, Encoding, Layer, Option } from "effect"
 import * as jose from "jose"

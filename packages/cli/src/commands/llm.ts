@@ -1,7 +1,7 @@
 /**
  * The layers of the commands that talk to the Codex backend.
  */
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { SubscriptionLLM } from "@subauth/core"
 import { NodeTokenManager } from "@subauth/node"
 import { Layer, Option } from "effect"

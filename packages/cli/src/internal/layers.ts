@@ -2,7 +2,8 @@
  * The layers commands are built from, chosen by flags and `Settings`.
  */
 import { KeyValueStore } from "@effect/platform"
-import { NodeHttpClient, NodeKeyValueStore } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeKeyValueStore from "@effect/platform-node/NodeKeyValueStore"
 import { Provider } from "@subauth/core"
 import { NodeTokenStore } from "@subauth/node"
 import { Config, Effect, Layer, Option } from "effect"
