@@ -28,11 +28,11 @@ await build({
 const outfile = new URL("../dist/subauth.cjs", import.meta.url)
 const bundled = readFileSync(outfile, "utf8")
 let rewritten = 0
-const output = bundled.replace(/\bimport\((?=["'])/g, () => {
+const output = bundled.replace(/(?<![\w$.])import\((?=["'])/g, () => {
   rewritten++
   return "__subauthImport("
 })
-if (rewritten === 0 || /\bimport\(/.test(output)) {
+if (rewritten === 0 || /(?<![\w$.])import\(/.test(output)) {
   throw new Error(`bundle.mjs: expected only import("literal") calls in the bundle, rewrote ${rewritten}`)
 }
 writeFileSync(outfile, output)

@@ -109,6 +109,17 @@ describe("the subauth binary", () => {
       }
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("the bundle loads the keychain's native package from node_modules (through the launcher's import)", () =>
+    Effect.gen(function*() {
+      const home = yield* tempHome
+      const env = { HOME: home, XDG_CACHE_HOME: `${home}/cache`, SUBAUTH_HOME: `${home}/subauth`, DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS ?? "" }
+      const status = yield* spawn(process.execPath, [bin, "status", "--store", "keychain"], env)
+      // With a keychain (CI): not signed in, in the keychain store; without one: the keychain's own error.
+      assert.strictEqual(status.code, 1, status.stderr)
+      assert.match(status.stdout + status.stderr, /keychain/i)
+      assert.notMatch(status.stderr, /Cannot find|ERR_|ExperimentalWarning/)
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("npm run demo exits 0 without a terminal", () =>
     Effect.gen(function*() {
       const home = yield* tempHome
