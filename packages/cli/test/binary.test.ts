@@ -120,6 +120,17 @@ describe("the subauth binary", () => {
       assert.notMatch(status.stderr, /Cannot find|ERR_|ExperimentalWarning/)
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("demo into a pipe closed early: a quiet exit 0, and its temporary home removed", () =>
+    Effect.gen(function*() {
+      const home = yield* tempHome
+      const env = { HOME: home, XDG_CACHE_HOME: `${home}/cache`, TMPDIR: home, CI: "true" }
+      const run = yield* spawn("bash", ["-c", `"${process.execPath}" "${bin}" demo | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`], env)
+      assert.strictEqual(run.stdout.trim(), "0")
+      assert.strictEqual(run.stderr, "")
+      const left = yield* spawn("sh", ["-c", `ls -a "${home}"`], env)
+      assert.notInclude(left.stdout, "subauth-demo-")
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("npm run demo exits 0 without a terminal", () =>
     Effect.gen(function*() {
       const home = yield* tempHome

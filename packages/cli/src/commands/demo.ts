@@ -6,7 +6,7 @@
  */
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Clock, Effect, Option } from "effect"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ExitCode } from "../internal/errors.js"
@@ -33,9 +33,19 @@ export const run = (main: Main) =>
       stderr: (t) => void process.stdout.write(t)
     }, { color: settings.color, stderrIsTTY: settings.stdoutIsTTY })
     const { style } = output
-    const home = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(join(tmpdir(), "subauth-demo-"))),
-      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+    // Removed with the scope, and also when the process exits at once (a closed pipe: `subauth demo | head`).
+    const { home } = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const home = mkdtempSync(join(tmpdir(), "subauth-demo-"))
+        const remove = () => rmSync(home, { recursive: true, force: true })
+        process.once("exit", remove)
+        return { home, remove }
+      }),
+      ({ remove }) =>
+        Effect.sync(() => {
+          process.removeListener("exit", remove)
+          remove()
+        })
     )
     // The token itself is a secret even here: the output shows a prefix only.
     const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 2, deviceInterval: "1" })
