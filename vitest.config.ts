@@ -4,6 +4,8 @@ import projects from "./vitest.workspace.js"
 export default defineConfig({
   test: {
     projects,
+    // A private Secret Service for the keychain tests where one can be started (see the file).
+    globalSetup: ["./packages/node/test/keyring-session.ts"],
     // No test may reach the internet; fake servers listen on 127.0.0.1.
     passWithNoTests: false
   }

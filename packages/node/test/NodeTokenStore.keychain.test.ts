@@ -1,7 +1,7 @@
 /**
  * The keychain store against the real OS keychain: on Linux the Secret
- * Service, which needs a D-Bus session and an unlocked keyring (`.ci/run`
- * runs the tests inside `dbus-run-session` with gnome-keyring). In CI an
+ * Service, which needs a D-Bus session and an unlocked keyring (the tests
+ * start both where gnome-keyring is installed: keyring-session.ts). In CI an
  * unavailable keychain fails this file; elsewhere it is skipped, saying why.
  * Every test uses its own service name and deletes its entries afterwards.
  */
@@ -34,12 +34,12 @@ if (available._tag === "Left") {
   if (process.env.CI === "true") {
     describe("NodeTokenStore.layerKeychain", () => {
       it("runs against the real keychain in CI", () => {
-        assert.fail(`${why}; run the tests inside dbus-run-session with an unlocked gnome-keyring, as .ci/run does`)
+        assert.fail(`${why}; install gnome-keyring and dbus (the tests then start a private keyring), as .ci/run does`)
       })
     })
   } else {
     console.warn(`keychain tests skipped: ${why}`)
-    describe.skip(`NodeTokenStore.layerKeychain: skipped, ${why}; CI runs it (see .ci/run)`, () => {
+    describe.skip(`NodeTokenStore.layerKeychain: skipped, ${why}; install gnome-keyring and dbus to run it`, () => {
       it("contract and keychain tests", () => {})
     })
   }
