@@ -167,7 +167,11 @@ const serve = Command.make(
     allowRemote: Options.boolean("allow-remote").pipe(
       Options.withDescription("Allow a non-loopback --host (needs an --api-key of at least 32 characters).")
     ),
-    cors: Options.text("cors").pipe(Options.withDescription("Allow browser pages from this origin (repeatable). Default: no CORS."), Options.repeated, Options.withDefault<ReadonlyArray<string>>([]))
+    cors: Options.text("cors").pipe(
+      Options.withDescription("Allow browser pages from this origin (repeatable). Default: no CORS."),
+      Options.repeated,
+      Options.withDefault<ReadonlyArray<string>>([])
+    )
   },
   (args) => lazy(() => import("./commands/serve.js"), (m) => m.run(args))
 ).pipe(Command.withDescription(describe(

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Duration, Option, Redacted, Schema } from "effect"
+import { DateTime, Duration, Equivalence, Option, Redacted, Schema } from "effect"
 import * as Claims from "./Claims.js"
 
 const OptionalRedacted = Schema.optionalWith(Schema.Redacted(Schema.String), { as: "Option", exact: true })
@@ -151,6 +151,9 @@ export const fromTokens = (tokens: {
     tokens.obtainedAt
   )
 
+const sameToken = Redacted.getEquivalence(Equivalence.string)
+const sameOptionalToken = Option.getEquivalence(sameToken)
+
 /**
  * Whether two token sets hold the same refresh token (or both none): the
  * identity of a login generation, which changes on every rotation.
@@ -158,11 +161,7 @@ export const fromTokens = (tokens: {
  * @since 0.1.0
  * @category predicates
  */
-export const sameRefreshToken = (a: TokenSet, b: TokenSet): boolean =>
-  Option.getEquivalence<Redacted.Redacted<string>>((x, y) => Redacted.value(x) === Redacted.value(y))(
-    a.refreshToken,
-    b.refreshToken
-  )
+export const sameRefreshToken = (a: TokenSet, b: TokenSet): boolean => sameOptionalToken(a.refreshToken, b.refreshToken)
 
 /**
  * Whether `tokens` hold `accessToken`.
@@ -171,4 +170,4 @@ export const sameRefreshToken = (a: TokenSet, b: TokenSet): boolean =>
  * @category predicates
  */
 export const hasAccessToken = (tokens: TokenSet, accessToken: Redacted.Redacted<string>): boolean =>
-  Redacted.value(tokens.accessToken) === Redacted.value(accessToken)
+  sameToken(tokens.accessToken, accessToken)
