@@ -62,6 +62,12 @@ export declare namespace TokenManager {
     readonly profile: string
     /** Tokens whose access token is valid beyond the leeway, refreshed if needed. */
     readonly get: Effect.Effect<TokenSet.TokenSet, Error>
+    /**
+     * {@link get}, and also valid for at least `validity` from now: refreshed
+     * sooner when the token has less left. A token that could never live that
+     * long (its whole lifetime is shorter) is returned once refreshed.
+     */
+    readonly getValidFor: (validity: Duration.DurationInput) => Effect.Effect<TokenSet.TokenSet, Error>
     /** The access token alone. */
     readonly accessToken: Effect.Effect<Redacted.Redacted<string>, Error>
     /**
@@ -90,6 +96,19 @@ export declare namespace TokenManager {
 export class TokenManager extends Context.Tag("@subauth/core/TokenManager")<TokenManager, TokenManager.Service>() {}
 
 /**
+ * What happened to a profile's tokens, for an observer (a server's audit log):
+ * a refresh that succeeded (after the new tokens were stored), or one that
+ * failed, with the error the callers get. Observers run while the store's lock
+ * for the profile is held, so they see the store as the refresh left it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Event =
+  | { readonly _tag: "Refreshed"; readonly profile: string; readonly tokens: TokenSet.TokenSet; readonly reason: TokenEndpoint.RefreshReason }
+  | { readonly _tag: "RefreshFailed"; readonly profile: string; readonly error: TokenManager.Error; readonly reason: TokenEndpoint.RefreshReason }
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -102,7 +121,23 @@ export interface Options {
   readonly request?: TokenEndpoint.RequestOptions
   /** Backoff for transient refresh failures. Default 4 attempts from 200 ms. */
   readonly retry?: TokenEndpoint.RetryOptions
+  /**
+   * Profiles whose state (cached tokens, a known dead login) is kept in
+   * memory; beyond it the least recently used idle one is dropped, and is read
+   * from the store again when next asked for. Default {@link DEFAULT_MAX_PROFILES}.
+   */
+  readonly maxProfiles?: number
+  /** Told of every refresh and its outcome; its failures are logged and ignored. */
+  readonly onEvent?: (event: Event) => Effect.Effect<void>
 }
+
+/**
+ * A server holds one profile per user; memory stays bounded all the same.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_PROFILES = 10_000
 
 /**
  * @since 0.1.0
@@ -125,6 +160,14 @@ export const refreshAt = (tokens: TokenSet.TokenSet, leewayMillis: number): numb
   const lifetime = expiresAt - DateTime.toEpochMillis(tokens.obtainedAt)
   return expiresAt - (lifetime > leewayMillis ? leewayMillis : Math.max(0, lifetime) / 2)
 }
+
+// A token whose whole life is no longer than `validity`: a refresh cannot give it more.
+const canOutlive = (tokens: TokenSet.TokenSet, validity: number) =>
+  validity === 0 || DateTime.toEpochMillis(tokens.expiresAt) - DateTime.toEpochMillis(tokens.obtainedAt) > validity
+
+// Valid beyond the leeway at `now`, and for `validity` ms more unless no refresh could give that.
+const satisfies = (c: Cached, now: number, validity: number) =>
+  now < c.refreshAt && (now + validity < c.expiresAt || !canOutlive(c.tokens, validity))
 
 interface Cached {
   readonly tokens: TokenSet.TokenSet
@@ -160,21 +203,37 @@ export const make = (
     if (!Duration.isFinite(leeway)) {
       return yield* Effect.die(new TypeError(`"leeway" must be a finite duration, got ${Duration.format(leeway)}`))
     }
+    const maxProfiles = options.maxProfiles ?? DEFAULT_MAX_PROFILES
+    if (!Number.isInteger(maxProfiles) || maxProfiles < 1) {
+      return yield* Effect.die(new TypeError(`"maxProfiles" must be a positive integer, got ${maxProfiles}`))
+    }
     const leewayMillis = Duration.toMillis(leeway)
     const store = yield* TokenStore
     const context = yield* Effect.context<Provider | HttpClient.HttpClient>()
     const scope = yield* Effect.scope
-    const handles = new Map<string, TokenManager.Handle>()
+    const observe = (event: Event): Effect.Effect<void> =>
+      options.onEvent === undefined ? Effect.void : options.onEvent(event).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("a token event observer failed", cause))
+      )
 
-    const makeHandle = (profile: string): TokenManager.Handle => {
+    interface Entry {
+      readonly handle: TokenManager.Handle
+      /** A renewal is running or awaited: the entry may not be dropped. */
+      readonly busy: () => boolean
+    }
+    // Insertion order is recency order: a hit moves its entry to the end.
+    const entries = new Map<string, Entry>()
+
+    const makeEntry = (profile: string): Entry => {
       let current: Cached | undefined
       let dead: { readonly error: ReauthRequired; readonly tokens: TokenSet.TokenSet } | undefined
-      let inflight: Deferred.Deferred<TokenSet.TokenSet, TokenManager.Error> | undefined
+      let inflight: { readonly deferred: Deferred.Deferred<TokenSet.TokenSet, TokenManager.Error>; readonly validity: number } | undefined
 
       const adopt = (tokens: TokenSet.TokenSet): TokenSet.TokenSet => {
         current = cache(tokens, leewayMillis)
         return tokens
       }
+
 
       const sendRefresh = (tokens: TokenSet.TokenSet, refreshToken: Redacted.Redacted<string>, reason: TokenEndpoint.RefreshReason) =>
         Effect.uninterruptibleMask((restore) =>
@@ -198,6 +257,7 @@ export const make = (
                   )
                 )
                 yield* Effect.logInfo(`access token refreshed; valid until ${DateTime.formatIso(next.expiresAt)}`)
+                yield* observe({ _tag: "Refreshed", profile, tokens: next, reason })
                 return adopt(next)
               })
             )
@@ -233,29 +293,33 @@ export const make = (
                       : yield* refreshFrom(successor, reason, false)
                   }
                 }
-                return yield* bury(error, tokens)
+                return yield* Effect.zipRight(observe({ _tag: "RefreshFailed", profile, error, reason }), bury(error, tokens))
               })
-            )
+            ),
+            Effect.tapErrorTag("TokenEndpointError", (error) => observe({ _tag: "RefreshFailed", profile, error, reason })),
+            Effect.tapErrorTag("TransportError", (error) => observe({ _tag: "RefreshFailed", profile, error, reason }))
           )
         })
 
       // A login known to be dead is reported from a plain read: no lock, no network.
       const renew = (
         reason: TokenEndpoint.RefreshReason,
-        rejected: Redacted.Redacted<string> | undefined
+        rejected: Redacted.Redacted<string> | undefined,
+        validity: number
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         Effect.suspend(() => {
           const known = dead
-          if (known === undefined) return renewLocked(reason, rejected)
+          if (known === undefined) return renewLocked(reason, rejected, validity)
           return Effect.flatMap(store.get(profile), (stored) =>
             Option.isSome(stored) && TokenSet.sameRefreshToken(known.tokens, stored.value)
               ? Effect.fail(known.error)
-              : renewLocked(reason, rejected))
+              : renewLocked(reason, rejected, validity))
         })
 
       const renewLocked = (
         reason: TokenEndpoint.RefreshReason,
-        rejected: Redacted.Redacted<string> | undefined
+        rejected: Redacted.Redacted<string> | undefined,
+        validity: number
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         store.withLock(
           profile,
@@ -273,7 +337,7 @@ export const make = (
             }
             const now = yield* Clock.currentTimeMillis
             const usable = rejected === undefined
-              ? now < refreshAt(tokens, leewayMillis)
+              ? satisfies(cache(tokens, leewayMillis), now, validity)
               : !TokenSet.hasAccessToken(tokens, rejected) && now < DateTime.toEpochMillis(tokens.expiresAt)
             if (usable) {
               if (current === undefined || current.tokens !== tokens) {
@@ -289,11 +353,11 @@ export const make = (
         )
 
       // One renewal at a time per profile; late callers wait for it.
-      const singleFlight = (work: Effect.Effect<TokenSet.TokenSet, TokenManager.Error>) =>
+      const singleFlight = (validity: number, work: Effect.Effect<TokenSet.TokenSet, TokenManager.Error>) =>
         Effect.suspend(() => {
-          if (inflight !== undefined) return Deferred.await(inflight)
+          if (inflight !== undefined) return Deferred.await(inflight.deferred)
           const deferred = Deferred.unsafeMake<TokenSet.TokenSet, TokenManager.Error>(FiberId.none)
-          inflight = deferred
+          inflight = { deferred, validity }
           return Effect.forkIn(work, scope).pipe(
             // An observer sees every end, even an interruption before the fiber ran (a closed scope).
             Effect.tap((fiber) =>
@@ -313,12 +377,31 @@ export const make = (
           )
         })
 
-      const proactive = singleFlight(renew("proactive_expiry", undefined))
+      const proactive = singleFlight(0, renew("proactive_expiry", undefined, 0))
 
       const get: Effect.Effect<TokenSet.TokenSet, TokenManager.Error> = Effect.clockWith((clock) => {
         const c = current
         return c !== undefined && clock.unsafeCurrentTimeMillis() < c.refreshAt ? c.ok : proactive
       })
+
+      const getValidFor = (validity: Duration.DurationInput): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> => {
+        const ms = Math.max(0, Duration.toMillis(Duration.decode(validity)))
+        if (!Number.isFinite(ms)) return Effect.die(new TypeError(`"validity" must be a finite duration`))
+        const attempt = Effect.clockWith((clock) => {
+          const c = current
+          if (c !== undefined && satisfies(c, clock.unsafeCurrentTimeMillis(), ms)) return c.ok
+          // A renewal already running for a shorter validity may end with too short a token: then one more.
+          const joined = inflight !== undefined && inflight.validity < ms
+          const renewal = singleFlight(ms, renew("proactive_expiry", undefined, ms))
+          return joined
+            ? Effect.zipRight(Effect.ignore(renewal), Effect.suspend(() => {
+              const after = current
+              return after !== undefined && satisfies(after, clock.unsafeCurrentTimeMillis(), ms) ? after.ok : renewal
+            }))
+            : renewal
+        })
+        return attempt
+      }
 
       const recover = (rejected: Redacted.Redacted<string>) =>
         Effect.clockWith((clock) => {
@@ -326,27 +409,45 @@ export const make = (
           return c !== undefined && !TokenSet.hasAccessToken(c.tokens, rejected) &&
               clock.unsafeCurrentTimeMillis() < c.expiresAt
             ? c.ok
-            : singleFlight(renew("unauthorized_recovery", rejected))
+            : singleFlight(0, renew("unauthorized_recovery", rejected, 0))
         })
 
       return {
-        profile,
-        get,
-        accessToken: Effect.map(get, (tokens) => tokens.accessToken),
-        recover
+        handle: {
+          profile,
+          get,
+          getValidFor,
+          accessToken: Effect.map(get, (tokens) => tokens.accessToken),
+          recover
+        },
+        busy: () => inflight !== undefined
+      }
+    }
+
+    // The least recently used idle entries go first; busy ones, and the one just asked for, stay whatever the count.
+    const evict = (keep: string) => {
+      for (const [profile, entry] of entries) {
+        if (entries.size <= maxProfiles) return
+        if (profile !== keep && !entry.busy()) entries.delete(profile)
       }
     }
 
     const forProfile = (profile: string): TokenManager.Handle => {
-      let handle = handles.get(profile)
-      if (handle === undefined) {
-        handle = makeHandle(profile)
-        handles.set(profile, handle)
+      const found = entries.get(profile)
+      if (found !== undefined) {
+        entries.delete(profile)
+        entries.set(profile, found)
+        return found.handle
       }
-      return handle
+      const entry = makeEntry(profile)
+      entries.set(profile, entry)
+      if (entries.size > maxProfiles) evict(profile)
+      return entry.handle
     }
 
-    return { ...forProfile(options.profile ?? DEFAULT_PROFILE), forProfile }
+    const own = options.profile ?? DEFAULT_PROFILE
+    const handle = makeEntry(own).handle
+    return { ...handle, forProfile: (profile) => (profile === own ? handle : forProfile(profile)) }
   })
 
 /**

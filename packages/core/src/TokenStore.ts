@@ -150,22 +150,36 @@ export const make = (backing: TokenStore.Backing): TokenStore.Service => ({
 
 /**
  * Per-key mutual exclusion inside one process, for stores to build their
- * `withLock` on (and to put in front of a cross-process lock).
+ * `withLock` on (and to put in front of a cross-process lock). A key's entry
+ * lives only while someone holds or waits for its lock, so memory does not
+ * grow with the number of keys ever locked.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeKeyedLock = Effect.sync(() => {
-  const locks = new Map<string, Effect.Semaphore>()
-  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      let lock = locks.get(key)
-      if (lock === undefined) {
-        lock = Effect.unsafeMakeSemaphore(1)
-        locks.set(key, lock)
-      }
-      return lock.withPermits(1)(effect)
-    })
+  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const withLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        let lock = locks.get(key)
+        if (lock === undefined) {
+          lock = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+          locks.set(key, lock)
+        }
+        lock.users += 1
+        return lock
+      }),
+      (lock) => lock.semaphore.withPermits(1)(effect),
+      (lock) =>
+        Effect.sync(() => {
+          lock.users -= 1
+          if (lock.users === 0) locks.delete(key)
+        })
+    )
+  /** Keys with a holder or a waiter now. */
+  const size = () => locks.size
+  return Object.assign(withLock, { size })
 })
 
 /**
