@@ -24,4 +24,4 @@ const project = (name: string, options: { readonly testTimeout?: number } = {}):
     }
   })
 
-export default [project("core"), project("node"), project("testing"), project("cli"), project("ai"), project("server")]
+export default [project("core"), project("node"), project("testing"), project("cli"), project("ai"), project("server"), project("broker", { testTimeout: 60_000 })]

@@ -1,0 +1,207 @@
+/**
+ * The audit trail: who did what to which user, when, under which request.
+ * Rows name events, actors (an API key id, `cli`, `broker`), request ids and
+ * non-secret details (a reason code, a caller's label); never a token, a key
+ * or a ciphertext. Read per tenant, newest last, with a cursor.
+ *
+ * The actor and request id come from the fiber ({@link withActor}), set once
+ * per request by the server and once per command by the CLI.
+ *
+ * @since 0.1.0
+ */
+import { SqlClient } from "@effect/sql"
+import { Clock, Context, Effect, FiberRef, Layer, Option, Schema } from "effect"
+import { DatabaseError } from "./BrokerError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export const EventName = Schema.Literal(
+  "tenant.created",
+  "tenant.deleted",
+  "key.created",
+  "key.revoked",
+  "sign_in.started",
+  "consent.recorded",
+  "connection.connected",
+  "connection.replaced",
+  "token.refreshed",
+  "token.refresh_failed",
+  "token.reuse_detected",
+  "token.issued",
+  "connection.signed_out",
+  "connection.revoked",
+  "connection.revoke_failed",
+  "user.erased",
+  "session.expired",
+  "session.denied",
+  "session.failed",
+  "master_key.rotated"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EventName = typeof EventName.Type
+
+/**
+ * Details of an event: short, non-secret values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Detail = Readonly<Record<string, string | number | boolean>>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export class Entry extends Schema.Class<Entry>("@subauth/broker/Audit/Entry")({
+  id: Schema.Number,
+  user_id: Schema.NullOr(Schema.String),
+  event: EventName,
+  actor: Schema.String,
+  request_id: Schema.NullOr(Schema.String),
+  at: Schema.Number,
+  detail: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.String, Schema.Number, Schema.Boolean) })
+}) {}
+
+/**
+ * Who acts, and under which request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Actor {
+  readonly actor: string
+  readonly requestId?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const currentActor: FiberRef.FiberRef<Actor> = FiberRef.unsafeMake<Actor>({ actor: "broker" })
+
+/**
+ * Runs `effect` as `actor`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const withActor = (actor: Actor) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, currentActor, actor)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Page {
+  readonly events: ReadonlyArray<Entry>
+  /** Pass as `after` for the next page; none when this page is the last for now. */
+  readonly next: Option.Option<number>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Audit {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    readonly record: (
+      tenantId: string,
+      event: EventName,
+      options?: { readonly userId?: string | undefined; readonly detail?: Detail }
+    ) => Effect.Effect<void, DatabaseError>
+    readonly list: (
+      tenantId: string,
+      options: { readonly userId?: string | undefined; readonly after?: number | undefined; readonly limit: number }
+    ) => Effect.Effect<Page, DatabaseError>
+    /** Deletes a user's trail (erasure); the erasure's own event is recorded after it. */
+    readonly forget: (tenantId: string, userId: string) => Effect.Effect<void, DatabaseError>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Audit extends Context.Tag("@subauth/broker/Audit")<Audit, Audit.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_PAGE = 500
+
+const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
+const Row = Schema.Struct({
+  id: Int,
+  user_id: Schema.NullOr(Schema.String),
+  event: EventName,
+  actor: Schema.String,
+  request_id: Schema.NullOr(Schema.String),
+  at: Int,
+  detail: Schema.NullOr(Schema.String)
+})
+
+// External text (labels, reasons) is kept short and free of control characters.
+const clean = (value: string | number | boolean) =>
+  typeof value === "string" ? value.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").slice(0, 200) : value
+
+const failed = (what: string) => (cause: unknown) => new DatabaseError({ reason: "Failed", description: `the audit trail could not be ${what}`, cause })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Audit.Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return {
+    record: (tenantId, event, options = {}) =>
+      Effect.gen(function*() {
+        const { actor, requestId } = yield* FiberRef.get(currentActor)
+        const at = yield* Clock.currentTimeMillis
+        const detail = options.detail === undefined
+          ? null
+          : JSON.stringify(Object.fromEntries(Object.entries(options.detail).map(([k, v]) => [k, clean(v)])))
+        yield* sql`INSERT INTO audit (tenant_id, user_id, event, actor, request_id, at, detail)
+          VALUES (${tenantId}, ${options.userId ?? null}, ${event}, ${actor}, ${requestId ?? null}, ${at}, ${detail})`
+      }).pipe(Effect.asVoid, Effect.mapError(failed("written"))),
+    list: (tenantId, options) =>
+      Effect.gen(function*() {
+        const limit = Math.max(1, Math.min(MAX_PAGE, Math.floor(options.limit)))
+        const after = options.after ?? 0
+        const rows = options.userId === undefined
+          ? yield* sql`SELECT id, user_id, event, actor, request_id, at, detail FROM audit
+              WHERE tenant_id = ${tenantId} AND id > ${after} ORDER BY id LIMIT ${limit + 1}`
+          : yield* sql`SELECT id, user_id, event, actor, request_id, at, detail FROM audit
+              WHERE tenant_id = ${tenantId} AND user_id = ${options.userId} AND id > ${after} ORDER BY id LIMIT ${limit + 1}`
+        const decoded = yield* Schema.decodeUnknown(Schema.Array(Row))(rows)
+        const events = decoded.slice(0, limit).map((row) =>
+          new Entry({
+            ...row,
+            detail: row.detail === null ? {} : (JSON.parse(row.detail) as Entry["detail"])
+          })
+        )
+        return {
+          events,
+          next: decoded.length > limit ? Option.some(events[events.length - 1]!.id) : Option.none()
+        }
+      }).pipe(Effect.mapError(failed("read"))),
+    forget: (tenantId, userId) =>
+      sql`DELETE FROM audit WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(Effect.asVoid, Effect.mapError(failed("erased")))
+  }
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Audit, never, SqlClient.SqlClient> = Layer.effect(Audit, make)
