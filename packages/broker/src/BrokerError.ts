@@ -67,7 +67,9 @@ export const Code = Schema.Literal(
   "too_many_sessions",
   "refresh_busy",
   "issuer_unavailable",
-  "payload_too_large"
+  "payload_too_large",
+  "database_unavailable",
+  "internal_error"
 )
 
 /**
@@ -93,7 +95,9 @@ export const statusOf: Record<Code, number> = {
   too_many_sessions: 429,
   refresh_busy: 503,
   issuer_unavailable: 503,
-  payload_too_large: 413
+  payload_too_large: 413,
+  database_unavailable: 503,
+  internal_error: 500
 }
 
 /**

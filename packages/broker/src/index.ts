@@ -27,3 +27,38 @@ export * as SqlTokenStore from "./SqlTokenStore.js"
  * @since 0.1.0
  */
 export * as Vault from "./Vault.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Audit from "./Audit.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Broker from "./Broker.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BrokerApi from "./BrokerApi.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BrokerServer from "./BrokerServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ConnectSessions from "./ConnectSessions.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Connections from "./Connections.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Tenants from "./Tenants.js"

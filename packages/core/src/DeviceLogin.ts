@@ -18,6 +18,7 @@ import type { HttpClient } from "@effect/platform"
 import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as BrowserLogin from "./BrowserLogin.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
+import { TransportError } from "./AuthError.js"
 import { layerFlow, layerFlowObtained, type FlowError, type LoginFlow, type Obtained } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
@@ -79,6 +80,154 @@ const decode = <A, I>(schema: Schema.Schema<A, I>, what: string, response: RawRe
   )
 
 /**
+ * A device code as step 1 gave it: what the person is shown (`userCode`,
+ * `verificationUrl`), when it expires, how often to poll, and the secret id
+ * the polls send (never shown).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeviceCode {
+  readonly deviceAuthId: Redacted.Redacted<string>
+  readonly userCode: string
+  readonly verificationUrl: string
+  readonly interval: Duration.Duration
+  /** The server's expiry, if it sent one. */
+  readonly expiresAt: Option.Option<DateTime.Utc>
+}
+
+/**
+ * The answer to one poll: still waiting, or approved with an authorization
+ * code and the PKCE verifier the server made (for {@link exchange}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PollResult =
+  | { readonly _tag: "Pending" }
+  | {
+    readonly _tag: "Approved"
+    readonly authorizationCode: Redacted.Redacted<string>
+    readonly verifier: Redacted.Redacted<string>
+  }
+
+const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
+  send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
+
+/**
+ * Step 1: asks the issuer for a device code. A 404 is `DeviceLoginDisabled`.
+ *
+ * @see protocol.md §2 step 1
+ * @since 0.1.0
+ * @category constructors
+ */
+export const requestCode: Effect.Effect<DeviceCode, FlowError, Provider | HttpClient.HttpClient> = Effect.gen(function*() {
+  const provider = yield* Provider
+  const started = yield* post("device code", provider.endpoints.deviceUserCode, { client_id: provider.clientId }, [])
+  if (started.status === 404) {
+    return yield* new LoginError({
+      reason: "DeviceLoginDisabled",
+      description: "device code sign-in is not enabled for this account. Turn on device code authorization for Codex " +
+        "in ChatGPT (Settings → Security; in a workspace, an admin may have to allow it), or sign in with the browser " +
+        "instead: subauth login --browser (or --paste on a machine without one)"
+    })
+  }
+  if (started.status >= 500 || started.status === 429) {
+    return yield* new TransportError({
+      reason: started.status === 429 ? "RateLimited" : "ServerError",
+      endpoint: "device code",
+      status: started.status
+    })
+  }
+  if (started.status < 200 || started.status >= 300) return yield* failed("requesting a device code", started)
+  const code = yield* decode(UserCodeResponse, "requesting a device code", started)
+  const userCode = code.user_code ?? code.usercode
+  if (userCode === undefined) {
+    return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+  }
+  return {
+    deviceAuthId: Redacted.make(code.device_auth_id),
+    userCode,
+    verificationUrl: provider.endpoints.deviceVerification,
+    interval: Duration.seconds(Math.max(1, Math.min(60, Math.round(code.interval ?? 5)))),
+    expiresAt: Option.flatMap(Option.fromNullable(code.expires_at), (iso) => DateTime.make(iso))
+  }
+})
+
+// RFC 8628 §3.5's codes, which a server may use to end a wait (OpenAI's own are not documented).
+const deniedCodes = new Set(["access_denied", "authorization_declined", "deviceauth_denied"])
+const expiredCodes = new Set(["expired_token", "deviceauth_expired"])
+
+/**
+ * Step 2, once: polls for approval. 403 and 404 mean still pending; 5xx, 429 and network failures are
+ * `TransportError`s (worth another poll); a refusal is `AuthorizationDenied`,
+ * an expired code `DeviceCodeExpired`, anything else `DeviceAuthFailed`.
+ *
+ * @see protocol.md §2 step 3
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pollOnce = (code: Pick<DeviceCode, "deviceAuthId" | "userCode">): Effect.Effect<
+  PollResult,
+  FlowError,
+  Provider | HttpClient.HttpClient
+> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const id = Redacted.value(code.deviceAuthId)
+    const answer = yield* post("device token", provider.endpoints.deviceToken, { device_auth_id: id, user_code: code.userCode }, [
+      id,
+      code.userCode
+    ])
+    if (answer.status >= 200 && answer.status < 300) {
+      const approved = yield* decode(ApprovedResponse, "polling for approval", answer)
+      return {
+        _tag: "Approved",
+        authorizationCode: Redacted.make(approved.authorization_code),
+        verifier: Redacted.make(approved.code_verifier)
+      } as const
+    }
+    if (answer.status === 403 || answer.status === 404) return { _tag: "Pending" } as const
+    if (answer.status >= 500 || answer.status === 429) {
+      return yield* new TransportError({
+        reason: answer.status === 429 ? "RateLimited" : "ServerError",
+        endpoint: "device token",
+        status: answer.status
+      })
+    }
+    const errorCode = TokenEndpoint.errorCodeOf(answer.json)
+    if (errorCode !== undefined && deniedCodes.has(errorCode)) {
+      return yield* new LoginError({ reason: "AuthorizationDenied", description: "the sign-in was declined on the device code page" })
+    }
+    if (errorCode !== undefined && expiredCodes.has(errorCode)) {
+      return yield* new LoginError({
+        reason: "DeviceCodeExpired",
+        description: "the device code expired before it was approved; run the sign-in again for a new code"
+      })
+    }
+    return yield* failed("polling for approval", answer)
+  })
+
+/**
+ * Step 4: exchanges an approved code for tokens, with
+ * `redirect_uri={issuer}/deviceauth/callback`. A code is spent by the first
+ * exchange that reaches the issuer: this is not retried.
+ *
+ * @see protocol.md §2 step 4 (fixture `device-token-exchange.json`)
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exchange = (
+  approved: Extract<PollResult, { readonly _tag: "Approved" }>
+): Effect.Effect<TokenResponse, FlowError, Provider | HttpClient.HttpClient> =>
+  Effect.flatMap(Provider, (provider) =>
+    TokenEndpoint.exchangeCode({
+      code: approved.authorizationCode,
+      redirectUri: provider.endpoints.deviceCallback,
+      verifier: approved.verifier
+    }))
+
+/**
  * The device flow as an effect.
  *
  * @since 0.1.0
@@ -88,58 +237,25 @@ export const obtain = (
   options: Options = {}
 ): Effect.Effect<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const provider = yield* Provider
     const ui = yield* LoginUI
-    const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
-      send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
-
-    const started = yield* post("device code", provider.endpoints.deviceUserCode, { client_id: provider.clientId }, [])
-    if (started.status === 404) {
-      return yield* new LoginError({
-        reason: "DeviceLoginDisabled",
-        description: "device code sign-in is not enabled for this account. Turn on device code authorization for Codex " +
-          "in ChatGPT (Settings → Security; in a workspace, an admin may have to allow it), or sign in with the browser " +
-          "instead: subauth login --browser (or --paste on a machine without one)"
-      })
-    }
-    if (started.status < 200 || started.status >= 300) return yield* failed("requesting a device code", started)
-    const code = yield* decode(UserCodeResponse, "requesting a device code", started)
-    const userCode = code.user_code ?? code.usercode
-    if (userCode === undefined) {
-      return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
-    }
-    const interval = Duration.seconds(Math.max(1, Math.min(60, Math.round(code.interval ?? 5))))
+    const code = yield* requestCode
     const now = yield* Clock.currentTimeMillis
-    const serverExpiry = Option.getOrUndefined(
-      Option.flatMap(Option.fromNullable(code.expires_at), (iso) => Option.map(DateTime.make(iso), DateTime.toEpochMillis))
-    )
+    const serverExpiry = Option.getOrUndefined(Option.map(code.expiresAt, DateTime.toEpochMillis))
     const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
     yield* ui.show({
       _tag: "DeviceCode",
-      verificationUrl: provider.endpoints.deviceVerification,
-      userCode,
+      verificationUrl: code.verificationUrl,
+      userCode: code.userCode,
       expiresAt: DateTime.unsafeMake(deadline)
     })
     yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
 
-    const poll = { device_auth_id: code.device_auth_id, user_code: userCode }
     let failures = 0
     while (true) {
-      const answer = yield* Effect.either(
-        post("device token", provider.endpoints.deviceToken, poll, [code.device_auth_id, userCode])
-      )
-      if (answer._tag === "Right" && answer.right.status >= 200 && answer.right.status < 300) {
-        const approved = yield* decode(ApprovedResponse, "polling for approval", answer.right)
-        return yield* TokenEndpoint.exchangeCode({
-          code: Redacted.make(approved.authorization_code),
-          redirectUri: provider.endpoints.deviceCallback,
-          verifier: Redacted.make(approved.code_verifier)
-        })
-      }
-      const pending = answer._tag === "Right" && (answer.right.status === 403 || answer.right.status === 404)
-      const transient = answer._tag === "Left" || answer.right.status >= 500 || answer.right.status === 429
-      if (!pending && !transient && answer._tag === "Right") return yield* failed("polling for approval", answer.right)
-      failures = pending ? 0 : failures + 1
+      const answer = yield* Effect.either(pollOnce(code))
+      if (answer._tag === "Right" && answer.right._tag === "Approved") return yield* exchange(answer.right)
+      if (answer._tag === "Left" && answer.left._tag !== "TransportError") return yield* answer.left
+      failures = answer._tag === "Right" ? 0 : failures + 1
       if (failures > MAX_POLL_FAILURES) {
         return yield* new LoginError({
           reason: "DeviceAuthFailed",
@@ -153,7 +269,7 @@ export const obtain = (
           description: "the device code expired before it was approved; run the sign-in again for a new code"
         })
       }
-      yield* Effect.sleep(Duration.min(interval, Duration.millis(remaining)))
+      yield* Effect.sleep(Duration.min(code.interval, Duration.millis(remaining)))
     }
   })
 

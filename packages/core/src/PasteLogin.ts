@@ -92,6 +92,54 @@ export interface Options {
 }
 
 /**
+ * A started paste sign-in: the address the person opens, and what checking
+ * and exchanging their answer needs (the state and the PKCE verifier, both
+ * secret to the one who started it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Started {
+  readonly url: string
+  readonly redirectUri: string
+  readonly state: Redacted.Redacted<string>
+  readonly verifier: Redacted.Redacted<string>
+}
+
+/**
+ * Starts a paste sign-in: PKCE, a state, and the authorize address.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const begin = (
+  options: Pick<Options, "redirectUri"> = {}
+): Effect.Effect<Started, never, Provider | SecureRandom.SecureRandom> =>
+  Effect.gen(function*() {
+    const provider = yield* Provider
+    const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
+    const { pkce, state } = yield* start
+    const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
+    return { url, redirectUri, state: Redacted.make(state), verifier: pkce.verifier }
+  })
+
+/**
+ * Finishes a paste sign-in with what was pasted: checks it against the state
+ * ({@link parsePastedRedirect}), then exchanges the code.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const complete = (
+  pasted: string,
+  started: Omit<Started, "url">
+): Effect.Effect<TokenResponse, FlowError, Provider | HttpClient.HttpClient> =>
+  Effect.flatMap(
+    parsePastedRedirect(pasted, Redacted.value(started.state)),
+    (code) => TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri: started.redirectUri, verifier: started.verifier })
+  )
+
+/**
  * The paste flow as an effect.
  *
  * @since 0.1.0
@@ -101,7 +149,6 @@ export const obtain = (
   options: Options = {}
 ): Effect.Effect<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const provider = yield* Provider
     const ui = yield* LoginUI
     if (!ui.interactive) {
       return yield* new LoginError({
@@ -109,17 +156,14 @@ export const obtain = (
         description: "pasting needs a terminal; use --device on machines without one"
       })
     }
-    const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
-    const { pkce, state } = yield* start
-    const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
-    const opened = options.openBrowser === true ? yield* (yield* Browser).open(url) : false
-    yield* ui.show({ _tag: "AuthorizeUrl", url, method: "paste", opened })
-    const answer = yield* ui.ask(`Paste the address (${redirectUri}?code=…):`)
+    const started = yield* begin(options)
+    const opened = options.openBrowser === true ? yield* (yield* Browser).open(started.url) : false
+    yield* ui.show({ _tag: "AuthorizeUrl", url: started.url, method: "paste", opened })
+    const answer = yield* ui.ask(`Paste the address (${started.redirectUri}?code=…):`)
     if (Option.isNone(answer)) {
       return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
     }
-    const code = yield* parsePastedRedirect(answer.value, state)
-    return yield* TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier })
+    return yield* complete(answer.value, started)
   })
 
 /**

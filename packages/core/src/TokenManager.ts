@@ -154,23 +154,52 @@ export const DEFAULT_LEEWAY: Duration.Duration = Duration.minutes(5)
  * @since 0.1.0
  * @category validators
  */
-export const refreshAt = (tokens: TokenSet.TokenSet, leewayMillis: number): number => {
-  const expiresAt = DateTime.toEpochMillis(tokens.expiresAt)
-  if (Option.isNone(tokens.refreshToken)) return expiresAt
-  const lifetime = expiresAt - DateTime.toEpochMillis(tokens.obtainedAt)
-  return expiresAt - (lifetime > leewayMillis ? leewayMillis : Math.max(0, lifetime) / 2)
+export const refreshAt = (tokens: TokenSet.TokenSet, leewayMillis: number): number =>
+  refreshInstant(factsOf(tokens), leewayMillis)
+
+/**
+ * {@link refreshAt} from the bare facts (epoch ms), for callers that keep
+ * tokens elsewhere and know only their times and whether a refresh token exists.
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const refreshInstant = (
+  tokens: { readonly expiresAt: number; readonly obtainedAt: number; readonly renewable: boolean },
+  leewayMillis: number
+): number => {
+  if (!tokens.renewable) return tokens.expiresAt
+  const lifetime = tokens.expiresAt - tokens.obtainedAt
+  return tokens.expiresAt - (lifetime > leewayMillis ? leewayMillis : Math.max(0, lifetime) / 2)
 }
 
-// A token whose whole life is no longer than `validity`: a refresh cannot give it more.
-const canOutlive = (tokens: TokenSet.TokenSet, validity: number) =>
-  validity === 0 || DateTime.toEpochMillis(tokens.expiresAt) - DateTime.toEpochMillis(tokens.obtainedAt) > validity
+/**
+ * Whether tokens with these facts (epoch ms) may be handed out at `now` to a
+ * caller that needs them valid for `validityMillis` more: not due for a
+ * refresh, and valid that long, unless no refresh could give that (their
+ * whole lifetime is shorter).
+ *
+ * @since 0.1.0
+ * @category validators
+ */
+export const isFreshFor = (
+  tokens: { readonly expiresAt: number; readonly obtainedAt: number; readonly renewable: boolean },
+  now: number,
+  leewayMillis: number,
+  validityMillis: number
+): boolean =>
+  now < refreshInstant(tokens, leewayMillis) &&
+  (now + validityMillis < tokens.expiresAt || validityMillis === 0 || tokens.expiresAt - tokens.obtainedAt <= validityMillis)
 
-// Valid beyond the leeway at `now`, and for `validity` ms more unless no refresh could give that.
-const satisfies = (c: Cached, now: number, validity: number) =>
-  now < c.refreshAt && (now + validity < c.expiresAt || !canOutlive(c.tokens, validity))
+const factsOf = (tokens: TokenSet.TokenSet) => ({
+  expiresAt: DateTime.toEpochMillis(tokens.expiresAt),
+  obtainedAt: DateTime.toEpochMillis(tokens.obtainedAt),
+  renewable: Option.isSome(tokens.refreshToken)
+})
 
 interface Cached {
   readonly tokens: TokenSet.TokenSet
+  readonly facts: ReturnType<typeof factsOf>
   readonly refreshAt: number
   readonly expiresAt: number
   readonly ok: Effect.Effect<TokenSet.TokenSet>
@@ -178,6 +207,7 @@ interface Cached {
 
 const cache = (tokens: TokenSet.TokenSet, leewayMillis: number): Cached => ({
   tokens,
+  facts: factsOf(tokens),
   refreshAt: refreshAt(tokens, leewayMillis),
   expiresAt: DateTime.toEpochMillis(tokens.expiresAt),
   ok: Effect.succeed(tokens)
@@ -208,6 +238,7 @@ export const make = (
       return yield* Effect.die(new TypeError(`"maxProfiles" must be a positive integer, got ${maxProfiles}`))
     }
     const leewayMillis = Duration.toMillis(leeway)
+    const satisfies = (c: Cached, now: number, validity: number) => isFreshFor(c.facts, now, leewayMillis, validity)
     const store = yield* TokenStore
     const context = yield* Effect.context<Provider | HttpClient.HttpClient>()
     const scope = yield* Effect.scope

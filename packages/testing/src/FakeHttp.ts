@@ -54,7 +54,9 @@ export type Fault =
 
 /**
  * Answers late (then normally, or with the next matching fault). Uses the
- * server's `Clock`: under `TestClock` it waits for the clock to move.
+ * server's `Clock`: under `TestClock` it waits for the clock to move. A
+ * request whose client has gone away by the end of the delay is dropped
+ * unprocessed, as a request lost on its way to the server would be.
  *
  * @since 0.1.0
  * @category constructors

@@ -83,6 +83,8 @@ export interface Settings {
   readonly devicePendingPolls: number | "manual"
   /** `interval` as the server sends it: a string of seconds. */
   readonly deviceInterval: string
+  /** How long a device code lives (its `expires_at`); polls after that answer `expired_token`. */
+  readonly deviceCodeLifetime: Duration.Duration
   readonly apiKeyExchange: "succeed" | "fail"
   /** On a reused refresh token: only answer `refresh_token_reused`, or also revoke the whole grant. */
   readonly reuse: "reject" | "revoke-grant"
@@ -92,7 +94,10 @@ export interface Settings {
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Partial<Omit<Settings, "account" | "accessTokenLifetime" | "idTokenLifetime" | "refreshTokenLifetime">> {
+export interface Options
+  extends Partial<Omit<Settings, "account" | "accessTokenLifetime" | "idTokenLifetime" | "refreshTokenLifetime" | "deviceCodeLifetime">>
+{
+  readonly deviceCodeLifetime?: Duration.DurationInput
   readonly clientId?: string
   readonly account?: Partial<Account>
   readonly accessTokenLifetime?: Duration.DurationInput
@@ -128,6 +133,11 @@ export declare namespace FakeOAuthServer {
     }) => Effect.Effect<TokenSet.TokenSet>
     /** Approves a pending device code (for `devicePendingPolls: "manual"`). */
     readonly approveDevice: (userCode: string) => Effect.Effect<boolean>
+    /**
+     * Declines a pending device code: its polls then answer 400 `access_denied`
+     * (RFC 8628 §3.5; OpenAI's own answer to a declined code is not known).
+     */
+    readonly denyDevice: (userCode: string) => Effect.Effect<boolean>
     /** Revokes the grant a refresh token belongs to, as a sign-out elsewhere would. */
     readonly revokeGrantOf: (refreshToken: string) => Effect.Effect<boolean>
     /**
@@ -243,6 +253,7 @@ interface DeviceRecord {
   readonly createdAt: number
   polls: number
   approved: boolean
+  denied: boolean
   answer: { authorization_code: string; code_challenge: string; code_verifier: string } | undefined
 }
 
@@ -282,6 +293,7 @@ export const make = (options: Options = {}) =>
       deviceEnabled: options.deviceEnabled ?? true,
       devicePendingPolls: options.devicePendingPolls ?? 2,
       deviceInterval: options.deviceInterval ?? "1",
+      deviceCodeLifetime: Duration.decode(options.deviceCodeLifetime ?? "15 minutes"),
       apiKeyExchange: options.apiKeyExchange ?? "succeed",
       reuse: options.reuse ?? "reject"
     }
@@ -597,6 +609,7 @@ export const make = (options: Options = {}) =>
           createdAt: now,
           polls: 0,
           approved: settings.devicePendingPolls === 0,
+          denied: false,
           answer: undefined
         }
         devices.set(device.id, device)
@@ -604,7 +617,7 @@ export const make = (options: Options = {}) =>
           device_auth_id: device.id,
           user_code: device.userCode,
           interval: settings.deviceInterval,
-          expires_at: DateTime.formatIso(DateTime.unsafeMake(now + 15 * 60_000))
+          expires_at: DateTime.formatIso(DateTime.unsafeMake(now + Duration.toMillis(settings.deviceCodeLifetime)))
         })
       }))
 
@@ -618,21 +631,27 @@ export const make = (options: Options = {}) =>
           })
         }
         device.polls += 1
+        if (device.denied) return oauthError(400, "access_denied", "the user declined the device authorization")
+        if ((yield* Clock.currentTimeMillis) >= device.createdAt + Duration.toMillis(settings.deviceCodeLifetime)) {
+          return oauthError(400, "expired_token", "the device code has expired")
+        }
         if (typeof settings.devicePendingPolls === "number" && device.polls > settings.devicePendingPolls) device.approved = true
         if (!device.approved) return openaiError(403, errorBodies.devicePending)
         return HttpServerResponse.unsafeJson(yield* approveAnswer(device))
       }))
 
-    const approveDevice = (userCode: string) =>
+    const decide = (userCode: string, approve: boolean) =>
       Effect.sync(() => {
         for (const device of devices.values()) {
           if (device.userCode === userCode) {
-            device.approved = true
+            if (approve) device.approved = true
+            else device.denied = true
             return true
           }
         }
         return false
       })
+    const approveDevice = (userCode: string) => decide(userCode, true)
 
     const deviceVerification = recorder.instrument("deviceVerification", (req) =>
       Effect.gen(function*() {
@@ -705,6 +724,7 @@ export const make = (options: Options = {}) =>
           return TokenSet.fromResponse(body, now)
         }),
       approveDevice,
+      denyDevice: (userCode) => decide(userCode, false),
       revokeGrantOf,
       signToken: (payload, signOptions = {}) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>

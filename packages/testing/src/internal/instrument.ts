@@ -116,6 +116,10 @@ export const makeRecorder = () => {
       for (const fault of faults) {
         if (fault._tag === "Latency") yield* Effect.sleep(fault.delay)
       }
+      // A client that went away during the delay never reached the endpoint: its request was lost on the way.
+      if (faults.some((f) => f._tag === "Latency") && NodeHttpServerRequest.toIncomingMessage(request).socket.destroyed) {
+        return yield* Effect.interrupt
+      }
       if (terminal !== undefined) return yield* respondWith(terminal, request)
       const incoming: Incoming = {
         ...recorded,

@@ -1,0 +1,405 @@
+/**
+ * The broker's HTTP server: {@link BrokerApi} implemented over the broker's
+ * services, on `node:http`.
+ *
+ * - Listens on 127.0.0.1 unless told otherwise.
+ * - Every request gets a request id (`x-request-id`, the caller's if it is a
+ *   short token of safe characters, else a new one), answered in the same
+ *   header, written in the audit trail and in the request's log line.
+ * - Bodies are limited to {@link MAX_BODY_BYTES}; an unknown route is a JSON
+ *   404; an unexpected failure a JSON 500 that says nothing of the cause. Logs
+ *   name method, path (never the query), status, time and request id: no
+ *   body, no header, no token.
+ * - On close (SIGTERM, SIGINT): new connections are refused, requests in
+ *   flight finish, idle keep-alive connections are closed, then the poll loop
+ *   stops.
+ *
+ * @since 0.1.0
+ */
+import {
+  FileSystem,
+  HttpApiBuilder,
+  HttpApp,
+  HttpIncomingMessage,
+  HttpServer,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { SqlClient } from "@effect/sql"
+import { Cause, Clock, Context, DateTime, Effect, Layer, Option, Redacted } from "effect"
+import { createServer } from "node:http"
+import * as Audit from "./Audit.js"
+import * as Api from "./BrokerApi.js"
+import * as BrokerDatabase from "./BrokerDatabase.js"
+import { type BrokerError, type DatabaseError, statusOf, type VaultError } from "./BrokerError.js"
+import { ConnectSessions, type View } from "./ConnectSessions.js"
+import { type ConnectionStatus, Connections } from "./Connections.js"
+import { Tenants } from "./Tenants.js"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_BODY_BYTES = 64 * 1024
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_HOST = "127.0.0.1"
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_PORT = 8790
+
+/**
+ * The running server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** `http://<host>:<port>`. */
+  readonly url: string
+  readonly port: number
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class BrokerServer extends Context.Tag("@subauth/broker/BrokerServer")<BrokerServer, Service>() {}
+
+// --- errors -----------------------------------------------------------------------------------------
+
+const detail = (code: BrokerError["code"], message: string, reason?: string) => ({
+  error: { code, message, ...(reason !== undefined ? { reason } : {}) }
+})
+
+/**
+ * The API's answer for a service error. Database and key failures say what
+ * failed, never why in detail (the log has the cause's tag).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const toApiError = (error: BrokerError | DatabaseError | VaultError): Api.ApiError => {
+  if (error._tag === "DatabaseError") {
+    return new Api.Unavailable(detail("database_unavailable", "the broker's database is unavailable; try again shortly"))
+  }
+  if (error._tag === "VaultError") {
+    return new Api.Internal(detail("internal_error", "stored credentials could not be decrypted; the operator must check the master key"))
+  }
+  const body = detail(error.code, error.description, error.reason)
+  switch (statusOf[error.code]) {
+    case 400:
+    case 413:
+      return new Api.InvalidRequest(body)
+    case 401:
+      return new Api.Unauthorized(body)
+    case 404:
+      return new Api.NotFound(body)
+    case 409:
+      return new Api.Conflict(body)
+    case 429:
+      return new Api.TooManyRequests(body)
+    case 503:
+      return new Api.Unavailable(body)
+    default:
+      return new Api.Internal(body)
+  }
+}
+
+const answer = <A, R>(effect: Effect.Effect<A, BrokerError | DatabaseError | VaultError, R>) =>
+  effect.pipe(
+    Effect.tapError((error) =>
+      error._tag === "BrokerError" ? Effect.void : Effect.logError(`request failed: ${error._tag}.${error.reason}: ${error.message}`)
+    ),
+    Effect.mapError(toApiError)
+  )
+
+// The caller of an authenticated route acts under its key in the audit trail.
+const asCaller = <A, E, R>(body: (caller: Api.CurrentCaller["Type"]) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Api.CurrentCaller, (caller) =>
+    Effect.locallyWith(body(caller), Audit.currentActor, (actor) => ({ ...actor, actor: `key:${caller.keyId}` })))
+
+// --- wire views -----------------------------------------------------------------------------------
+
+const time = (ms: number) => DateTime.unsafeMake(ms)
+const timeOrNull = (ms: Option.Option<number>) => Option.getOrNull(Option.map(ms, time))
+
+const sessionOf = (view: View): Api.Session =>
+  new Api.Session({
+    id: view.id,
+    user_id: view.userId,
+    method: view.method,
+    status: view.status,
+    reason: Option.getOrNull(view.reason),
+    message: Option.getOrNull(view.description),
+    consent: view.consent,
+    created_at: time(view.createdAt),
+    expires_at: time(view.expiresAt),
+    device: Option.getOrNull(Option.map(view.device, (d) => ({
+      user_code: d.userCode,
+      verification_uri: d.verificationUri,
+      interval: d.intervalSeconds
+    }))),
+    paste: Option.getOrNull(Option.map(view.paste, (p) => ({ authorize_url: p.authorizeUrl, redirect_uri: p.redirectUri })))
+  })
+
+const connectionOf = (status: ConnectionStatus): Api.Connection =>
+  new Api.Connection({
+    user_id: status.userId,
+    status: status.status,
+    reauth_reason: Option.getOrNull(status.reauthReason),
+    account_id: Option.getOrNull(status.accountId),
+    email: Option.getOrNull(status.email),
+    plan: Option.getOrNull(status.plan),
+    access_token_expires_at: timeOrNull(status.accessTokenExpiresAt),
+    connected_at: timeOrNull(status.connectedAt),
+    last_refresh_at: timeOrNull(status.lastRefreshAt),
+    last_used_at: timeOrNull(status.lastUsedAt),
+    claims_verified: status.claimsVerified,
+    consent: Option.getOrNull(Option.map(status.consent, (c) =>
+      new Api.ConsentBody({ terms_version: c.termsVersion, accepted_at: time(c.acceptedAt), attested_by: c.attestedBy })))
+  })
+
+const invalid = (message: string) => new Api.InvalidRequest(detail("invalid_request", message))
+
+const parseCount = (name: string, value: string | undefined, fallback: number, max: number) => {
+  if (value === undefined) return Effect.succeed(fallback)
+  const n = Number(value)
+  return /^\d+$/.test(value) && Number.isSafeInteger(n) && n <= max
+    ? Effect.succeed(n)
+    : Effect.fail(invalid(`"${name}" must be a whole number from 0 to ${max}`))
+}
+
+// --- handlers -------------------------------------------------------------------------------------
+
+const HealthLive = HttpApiBuilder.group(Api.BrokerApi, "health", (handlers) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return handlers
+      .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+      .handle("readyz", () =>
+        BrokerDatabase.checkReady.pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.as({ status: "ready" as const }),
+          Effect.mapError((error) => new Api.Unavailable(detail("database_unavailable", error.message)))
+        ))
+  }))
+
+const ConnectLive = HttpApiBuilder.group(Api.BrokerApi, "connect", (handlers) =>
+  Effect.gen(function*() {
+    const sessions = yield* ConnectSessions
+    return handlers
+      .handle("create", ({ payload }) =>
+        asCaller((caller) =>
+          answer(sessions.create(caller, { userId: payload.user_id, method: payload.method, acceptTerms: payload.accept_terms === true }))
+            .pipe(Effect.map(sessionOf))
+        ))
+      .handle("get", ({ path }) => asCaller((caller) => answer(sessions.get(caller.tenantId, path.id)).pipe(Effect.map(sessionOf))))
+      .handle("consent", ({ path }) =>
+        asCaller((caller) => answer(sessions.consent(caller.tenantId, path.id, `app:${caller.keyId}`)).pipe(Effect.map(sessionOf))))
+      .handle("redirect", ({ path, payload }) =>
+        asCaller((caller) => answer(sessions.submitRedirect(caller.tenantId, path.id, payload.url)).pipe(Effect.map(sessionOf))))
+  }))
+
+const UsersLive = HttpApiBuilder.group(Api.BrokerApi, "users", (handlers) =>
+  Effect.gen(function*() {
+    const connections = yield* Connections
+    return handlers
+      .handle("connection", ({ path }) =>
+        asCaller((caller) => answer(connections.status(caller.tenantId, path.user_id)).pipe(Effect.map(connectionOf))))
+      .handle("token", ({ path, payload }) =>
+        asCaller((caller) =>
+          Effect.gen(function*() {
+            const issued = yield* answer(connections.issue(caller.tenantId, path.user_id, {
+              minTtlSeconds: payload.min_ttl_seconds,
+              label: payload.label,
+              rejected: payload.rejected_access_token
+            }))
+            const now = yield* Clock.currentTimeMillis
+            const headers: Record<string, string> = {}
+            for (const [name, value] of Object.entries(issued.llm.headers)) {
+              if (typeof value === "string") headers[name] = value
+            }
+            return new Api.Token({
+              access_token: issued.accessToken,
+              token_type: "Bearer",
+              expires_at: time(issued.expiresAt),
+              expires_in: Math.max(0, Math.floor((issued.expiresAt - now) / 1000)),
+              account_id: Option.getOrNull(issued.accountId),
+              llm: { base_url: issued.llm.baseUrl, headers }
+            })
+          })
+        ))
+      .handle("signOut", ({ path, urlParams }) =>
+        asCaller((caller) =>
+          answer(connections.signOut(caller.tenantId, path.user_id, { revoke: urlParams.revoke !== "false" })).pipe(
+            Effect.map((result) => new Api.SignOut({ user_id: result.userId, signed_in: result.signedIn, revoke: result.revoke }))
+          )
+        ))
+      .handle("erase", ({ path }) =>
+        asCaller((caller) =>
+          answer(connections.erase(caller.tenantId, path.user_id)).pipe(
+            Effect.map((result) => new Api.Erased({ user_id: result.userId, erased: true, revoke: result.revoke }))
+          )
+        ))
+  }))
+
+const AuditLive = HttpApiBuilder.group(Api.BrokerApi, "audit", (handlers) =>
+  Effect.gen(function*() {
+    const audit = yield* Audit.Audit
+    return handlers.handle("list", ({ urlParams }) =>
+      asCaller((caller) =>
+        Effect.gen(function*() {
+          const limit = yield* parseCount("limit", urlParams.limit, 100, Audit.MAX_PAGE)
+          const after = yield* parseCount("after", urlParams.after, 0, Number.MAX_SAFE_INTEGER)
+          const page = yield* answer(audit.list(caller.tenantId, { userId: urlParams.user_id, after, limit: Math.max(1, limit) }))
+          return new Api.AuditPage({
+            events: page.events.map((entry) =>
+              new Api.AuditEvent({
+                id: entry.id,
+                user_id: entry.user_id,
+                event: entry.event,
+                actor: entry.actor,
+                request_id: entry.request_id,
+                at: time(entry.at),
+                detail: entry.detail
+              })
+            ),
+            next_cursor: Option.getOrNull(Option.map(page.next, String))
+          })
+        })
+      ))
+  }))
+
+const TenantAuthLive = Layer.effect(
+  Api.TenantAuth,
+  Effect.map(Tenants, (tenants) => ({
+    apiKey: (key: Redacted.Redacted<string>) =>
+      tenants.authenticate(key).pipe(
+        Effect.mapError(() => new Api.Unavailable(detail("database_unavailable", "the broker's database is unavailable; try again shortly"))),
+        Effect.flatMap(Option.match({
+          onNone: () =>
+            Effect.fail(
+              new Api.Unauthorized(detail(
+                "unauthorized",
+                Redacted.value(key) === "" ? "no API key was sent (Authorization: Bearer sab_…)" : "the API key is unknown or revoked"
+              ))
+            ),
+          onSome: Effect.succeed
+        }))
+      )
+  }))
+)
+
+// --- the outer middleware -------------------------------------------------------------------------
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/
+
+const json = (status: number, body: unknown, requestId: string) =>
+  HttpServerResponse.unsafeJson(body, { status, headers: { "x-request-id": requestId } })
+
+/**
+ * Request ids, the body limit, JSON for unknown routes and unexpected
+ * failures, and one log line per request.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const middleware = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const presented = request.headers["x-request-id"]
+    const requestId = presented !== undefined && requestIdPattern.test(presented)
+      ? presented
+      : `req_${globalThis.crypto.randomUUID().replaceAll("-", "")}`
+    const started = yield* Clock.currentTimeMillis
+    const declared = Number(request.headers["content-length"] ?? "0")
+    const response = declared > MAX_BODY_BYTES
+      ? json(413, detail("payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`), requestId)
+      : yield* app.pipe(
+        Effect.map(HttpServerResponse.setHeader("x-request-id", requestId)),
+        Effect.catchAllCause((cause) => {
+          const failure = Cause.squash(cause)
+          if (HttpServerError.isServerError(failure) && failure._tag === "RouteNotFound") {
+            return Effect.succeed(json(404, detail("not_found", `no route ${request.method} ${pathOf(request.url)}`), requestId))
+          }
+          if (HttpServerError.isServerError(failure) && failure._tag === "RequestError") {
+            return Effect.succeed(json(400, detail("invalid_request", "the request body could not be read"), requestId))
+          }
+          return Effect.as(
+            Effect.logError("unexpected failure", Cause.pretty(Cause.map(cause, () => "failure")).split("\n")[0]),
+            json(500, detail("internal_error", "the broker failed unexpectedly; the request id identifies it in the logs"), requestId)
+          )
+        }),
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(MAX_BODY_BYTES))),
+        Effect.locally(Audit.currentActor, { actor: "anonymous", requestId })
+      )
+    const elapsed = (yield* Clock.currentTimeMillis) - started
+    yield* Effect.logInfo(`${request.method} ${pathOf(request.url)} ${response.status}`).pipe(
+      Effect.annotateLogs({ request_id: requestId, status: response.status, ms: elapsed })
+    )
+    return response
+  }).pipe(Effect.annotateLogs({ service: "subauth-broker" }))
+
+const pathOf = (url: string) => {
+  const path = url.split("?")[0] ?? "/"
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path
+}
+
+// --- layers ---------------------------------------------------------------------------------------
+
+/**
+ * The API's routes over the broker's services (no HTTP server): for
+ * `HttpApiBuilder.serve`, or `HttpApiBuilder.toWebHandler` in tests.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerApi = HttpApiBuilder.api(Api.BrokerApi).pipe(
+  Layer.provide([HealthLive, ConnectLive, UsersLive, AuditLive]),
+  Layer.provide(TenantAuthLive)
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default {@link DEFAULT_HOST}. */
+  readonly host?: string
+  /** Default {@link DEFAULT_PORT}; 0 for any free port. */
+  readonly port?: number
+}
+
+/**
+ * The server, listening for the life of the layer, with `/openapi.json`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}) => {
+  const host = options.host ?? DEFAULT_HOST
+  const port = options.port ?? DEFAULT_PORT
+  const serve = HttpApiBuilder.serve(middleware).pipe(
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(layerApi)
+  )
+  const running = Layer.effect(
+    BrokerServer,
+    Effect.map(HttpServer.HttpServer, (server): Service => {
+      const address = server.address
+      const bound = address._tag === "TcpAddress" ? address.port : port
+      const shownHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host
+      return { url: `http://${shownHost}:${bound}`, port: bound }
+    })
+  )
+  return Layer.merge(serve, running).pipe(Layer.provide(NodeHttpServer.layer(() => createServer({ keepAliveTimeout: 5_000 }), { host, port })))
+}

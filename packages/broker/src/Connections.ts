@@ -1,0 +1,591 @@
+/**
+ * Users' connections: a user's ChatGPT sign-in, held by the broker for one
+ * tenant. The broker refreshes server-side and hands out only access tokens:
+ * never the refresh token or the id token.
+ *
+ * - **Issuing** reads the user's row (one query): while its access token is
+ *   fresh enough it is decrypted and returned; otherwise the tenant's
+ *   `TokenManager` refreshes, single-flight in this process and under the
+ *   user's lease in the database across replicas (`SqlTokenStore`). Every
+ *   issue is audited with the caller's label.
+ * - **A dead sign-in** (the issuer refused the refresh token for good) is
+ *   recorded in the row when it is found, so every replica answers
+ *   `reauth_required` from then on without sending that token again.
+ * - **Connecting** runs core's `Login.login` over the tokens a connect
+ *   session obtained: id token verified against the issuer's JWKS, stored
+ *   under the lease, the sign-in it replaces revoked.
+ * - **Signing out** revokes at the issuer (by default) and deletes the
+ *   tokens; **erasing** a user deletes everything of theirs but the record of
+ *   the erasure.
+ *
+ * @since 0.1.0
+ */
+import type { HttpClient } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import {
+  Consent,
+  IdTokenVerifier,
+  Login,
+  Provider,
+  SecureRandom,
+  type TokenEndpoint,
+  TokenManager,
+  TokenSet,
+  TokenStore
+} from "@subauth/core"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema, Scope } from "effect"
+import { Audit } from "./Audit.js"
+import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
+import * as SqlTokenStore from "./SqlTokenStore.js"
+import { Vault } from "./Vault.js"
+
+/**
+ * A user id: the app's own id for its user. The same rule as a profile name:
+ * 1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit
+ * (a UUID or a number fits; an email address does not).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UserId = TokenStore.Profile
+
+/**
+ * @since 0.1.0
+ * @category validators
+ */
+export const checkUserId = (userId: string): Effect.Effect<string, BrokerError> =>
+  Schema.is(UserId)(userId)
+    ? Effect.succeed(userId)
+    : Effect.fail(
+      new BrokerError({
+        code: "invalid_request",
+        description: `"user_id" must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit`
+      })
+    )
+
+/**
+ * A consent record: which terms, when, and who attested that the user
+ * accepted them (`app:<key id>` when the app says so, `user` when the user
+ * did on the connect page).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsentRecord {
+  readonly termsVersion: string
+  readonly textSha256: string
+  readonly acceptedAt: number
+  readonly attestedBy: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionStatus {
+  readonly userId: string
+  readonly status: "connected" | "reauth_required" | "none"
+  /** Why the sign-in ended, for `reauth_required`. */
+  readonly reauthReason: Option.Option<string>
+  readonly accountId: Option.Option<string>
+  readonly email: Option.Option<string>
+  readonly plan: Option.Option<string>
+  readonly accessTokenExpiresAt: Option.Option<number>
+  readonly connectedAt: Option.Option<number>
+  readonly lastRefreshAt: Option.Option<number>
+  readonly lastUsedAt: Option.Option<number>
+  readonly claimsVerified: boolean
+  readonly consent: Option.Option<ConsentRecord>
+}
+
+/**
+ * What an agent runtime needs to build its LLM client: the access token, its
+ * expiry, the account, and the backend's base URL with the headers a
+ * Responses request carries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IssuedToken {
+  readonly accessToken: Redacted.Redacted<string>
+  readonly expiresAt: number
+  readonly accountId: Option.Option<string>
+  readonly llm: { readonly baseUrl: string; readonly headers: Readonly<Record<string, Redacted.Redacted<string> | string>> }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignOutResult {
+  readonly userId: string
+  readonly signedIn: boolean
+  readonly revoke: "revoked" | "failed" | "skipped"
+}
+
+/**
+ * Where agents send their requests, and as whom.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Backend {
+  /** The Codex backend's base URL, e.g. `https://chatgpt.com/backend-api/codex`. */
+  readonly baseUrl: string
+  /** The `originator` header. */
+  readonly originator: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly backend: Backend
+  /** Refresh this long before expiry. Default `TokenManager.DEFAULT_LEEWAY` (5 minutes). */
+  readonly leeway?: Duration.DurationInput
+  readonly lease?: SqlTokenStore.LeaseOptions
+  /** Users per tenant whose tokens a replica keeps in memory. Default `TokenManager.DEFAULT_MAX_PROFILES`. */
+  readonly maxUsersInMemory?: number
+  readonly request?: TokenEndpoint.RequestOptions
+  readonly retry?: TokenEndpoint.RetryOptions
+}
+
+/**
+ * The longest `min_ttl_seconds` accepted: a day.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_MIN_TTL_SECONDS = 86_400
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Connections {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export type Error = BrokerError | DatabaseError | VaultError
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    readonly status: (tenantId: string, userId: string) => Effect.Effect<ConnectionStatus, Error>
+    /**
+     * An access token valid for at least `minTtlSeconds` (when a refresh can
+     * give that). With `rejected`, the caller's token was refused by the
+     * backend: another one is returned, from a refresh if need be.
+     */
+    readonly issue: (
+      tenantId: string,
+      userId: string,
+      options?: {
+        readonly minTtlSeconds?: number | undefined
+        readonly label?: string | undefined
+        readonly rejected?: Redacted.Redacted<string> | undefined
+      }
+    ) => Effect.Effect<IssuedToken, Error>
+    readonly signOut: (tenantId: string, userId: string, options: { readonly revoke: boolean }) => Effect.Effect<SignOutResult, Error>
+    /** Signs out (revoking) and deletes every trace of the user but the audit record of the erasure. */
+    readonly erase: (tenantId: string, userId: string) => Effect.Effect<SignOutResult, Error>
+    /** Stores the tokens a connect session obtained, as core's `Login.login` does. */
+    readonly connect: (
+      tenantId: string,
+      userId: string,
+      obtained: Login.Obtained,
+      consent: ConsentRecord
+    ) => Effect.Effect<TokenSet.TokenSet, Login.Error | Error>
+    readonly recordConsent: (tenantId: string, userId: string, attestedBy: string) => Effect.Effect<ConsentRecord, Error>
+    readonly consentOf: (tenantId: string, userId: string) => Effect.Effect<Option.Option<ConsentRecord>, Error>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Connections extends Context.Tag("@subauth/broker/Connections")<Connections, Connections.Service>() {}
+
+const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
+const StatusRow = Schema.Struct({
+  status: Schema.Literal("connected", "reauth_required"),
+  reauth_reason: Schema.NullOr(Schema.String),
+  expires_at: Int,
+  account_id: Schema.NullOr(Schema.String),
+  email: Schema.NullOr(Schema.String),
+  plan_type: Schema.NullOr(Schema.String),
+  claims_verified: Int,
+  connected_at: Int,
+  last_refresh_at: Schema.NullOr(Int),
+  last_used_at: Schema.NullOr(Int)
+})
+const ConsentRow = Schema.Struct({
+  terms_version: Schema.String,
+  text_sha256: Schema.String,
+  accepted_at: Int,
+  attested_by: Schema.String
+})
+
+const dbFailed = (what: string) => (cause: unknown) =>
+  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
+
+const notConnected = (userId: string) =>
+  new BrokerError({ code: "not_connected", description: `user ${JSON.stringify(userId)} has no ChatGPT connection; start a connect session` })
+
+const reauthText: Record<string, string> = {
+  RefreshTokenReused: "the sign-in's refresh token was used twice (a copy of it refreshed elsewhere)",
+  RefreshTokenExpired: "the sign-in expired",
+  RefreshTokenInvalidated: "the sign-in was revoked (signed out elsewhere, or its password changed)",
+  RefreshRejected: "the issuer refused the sign-in",
+  NoRefreshToken: "the sign-in has no refresh token"
+}
+
+const reauthRequired = (userId: string, reason: string) =>
+  new BrokerError({
+    code: "reauth_required",
+    reason,
+    description: `user ${JSON.stringify(userId)} must connect again: ${reauthText[reason] ?? "the sign-in ended"}`
+  })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<
+  Connections.Service,
+  never,
+  | SqlClient.SqlClient
+  | Vault
+  | Audit
+  | SecureRandom.SecureRandom
+  | Provider.Provider
+  | HttpClient.HttpClient
+  | IdTokenVerifier.IdTokenVerifier
+  | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const vault = yield* Vault
+    const audit = yield* Audit
+    const context = yield* Effect.context<
+      SqlClient.SqlClient | Vault | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient | IdTokenVerifier.IdTokenVerifier
+    >()
+    const scope = yield* Effect.scope
+    const leewayMillis = Duration.toMillis(Duration.decode(options.leeway ?? TokenManager.DEFAULT_LEEWAY))
+    const stores = new Map<string, TokenStore.TokenStore.Service>()
+    const managers = new Map<string, TokenManager.TokenManager.Service>()
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const storeFor = (tenantId: string) =>
+      Effect.suspend(() => {
+        const known = stores.get(tenantId)
+        if (known !== undefined) return Effect.succeed(known)
+        return Effect.tap(
+          SqlTokenStore.make({ tenantId, ...(options.lease !== undefined ? { lease: options.lease } : {}) }).pipe(Effect.provide(context)),
+          (store) => Effect.sync(() => void stores.set(tenantId, store))
+        )
+      })
+
+    // What the token lifecycle tells: recorded in the row (a dead sign-in) and in the audit trail.
+    const onEvent = (tenantId: string) => (event: TokenManager.Event) =>
+      Effect.gen(function*() {
+        const userId = event.profile
+        if (event._tag === "Refreshed") {
+          yield* SqlTokenStore.touchRefreshed(sql, tenantId, userId, yield* Clock.currentTimeMillis)
+          yield* audit.record(tenantId, "token.refreshed", { userId, detail: { reason: event.reason } })
+          return
+        }
+        const { error } = event
+        if (error._tag === "ReauthRequired") {
+          yield* SqlTokenStore.markReauthRequired(sql, tenantId, userId, error.reason)
+          yield* audit.record(tenantId, error.reason === "RefreshTokenReused" ? "token.reuse_detected" : "token.refresh_failed", {
+            userId,
+            detail: { reason: error.reason, permanent: true }
+          })
+          return
+        }
+        yield* audit.record(tenantId, "token.refresh_failed", {
+          userId,
+          detail: { reason: `${error._tag}.${error.reason}`, permanent: false }
+        })
+      }).pipe(Effect.orDie)
+
+    const managerFor = (tenantId: string) =>
+      Effect.suspend(() => {
+        const known = managers.get(tenantId)
+        if (known !== undefined) return Effect.succeed(known)
+        return lock.withPermits(1)(Effect.suspend(() => {
+          const again = managers.get(tenantId)
+          if (again !== undefined) return Effect.succeed(again)
+          return Effect.gen(function*() {
+            const store = yield* storeFor(tenantId)
+            const manager = yield* TokenManager.make({
+              onEvent: onEvent(tenantId),
+              ...(options.leeway !== undefined ? { leeway: options.leeway } : {}),
+              ...(options.maxUsersInMemory !== undefined ? { maxProfiles: options.maxUsersInMemory } : {}),
+              ...(options.request !== undefined ? { request: options.request } : {}),
+              ...(options.retry !== undefined ? { retry: options.retry } : {})
+            }).pipe(
+              Effect.provideService(TokenStore.TokenStore, store),
+              Effect.provideService(Provider.Provider, Context.get(context, Provider.Provider)),
+              Effect.provide(context),
+              Effect.provideService(Scope.Scope, scope)
+            )
+            managers.set(tenantId, manager)
+            return manager
+          })
+        }))
+      })
+
+    const consentOf = (tenantId: string, userId: string) =>
+      sql`SELECT terms_version, text_sha256, accepted_at, attested_by FROM consents WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Array(ConsentRow))),
+        Effect.map((rows) =>
+          Option.map(Option.fromNullable(rows[0]), (row): ConsentRecord => ({
+            termsVersion: row.terms_version,
+            textSha256: row.text_sha256,
+            acceptedAt: row.accepted_at,
+            attestedBy: row.attested_by
+          }))
+        ),
+        Effect.mapError(dbFailed("reading a consent record"))
+      )
+
+    const recordConsent = (tenantId: string, userId: string, attestedBy: string) =>
+      Effect.gen(function*() {
+        const record: ConsentRecord = {
+          termsVersion: Consent.VERSION,
+          textSha256: yield* Consent.textSha256,
+          acceptedAt: yield* Clock.currentTimeMillis,
+          attestedBy
+        }
+        yield* sql`INSERT INTO consents (tenant_id, user_id, terms_version, text_sha256, accepted_at, attested_by)
+          VALUES (${tenantId}, ${userId}, ${record.termsVersion}, ${record.textSha256}, ${record.acceptedAt}, ${attestedBy})
+          ON CONFLICT (tenant_id, user_id) DO UPDATE SET terms_version = excluded.terms_version,
+            text_sha256 = excluded.text_sha256, accepted_at = excluded.accepted_at, attested_by = excluded.attested_by`.pipe(
+          Effect.mapError(dbFailed("recording consent"))
+        )
+        yield* audit.record(tenantId, "consent.recorded", {
+          userId,
+          detail: { terms_version: record.termsVersion, attested_by: attestedBy }
+        })
+        return record
+      })
+
+    const status = (tenantId: string, userId: string) =>
+      Effect.gen(function*() {
+        yield* checkUserId(userId)
+        const rows = yield* sql`SELECT status, reauth_reason, expires_at, account_id, email, plan_type, claims_verified,
+            connected_at, last_refresh_at, last_used_at
+          FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(Effect.mapError(dbFailed("reading a connection")))
+        const consent = yield* consentOf(tenantId, userId)
+        if (rows.length === 0) {
+          return {
+            userId,
+            status: "none",
+            reauthReason: Option.none(),
+            accountId: Option.none(),
+            email: Option.none(),
+            plan: Option.none(),
+            accessTokenExpiresAt: Option.none(),
+            connectedAt: Option.none(),
+            lastRefreshAt: Option.none(),
+            lastUsedAt: Option.none(),
+            claimsVerified: false,
+            consent
+          } satisfies ConnectionStatus
+        }
+        const row = yield* Schema.decodeUnknown(StatusRow)(rows[0]).pipe(Effect.mapError(dbFailed("reading a connection")))
+        return {
+          userId,
+          status: row.status,
+          reauthReason: Option.fromNullable(row.reauth_reason),
+          accountId: Option.fromNullable(row.account_id),
+          email: Option.fromNullable(row.email),
+          plan: Option.fromNullable(row.plan_type),
+          accessTokenExpiresAt: row.status === "connected" ? Option.some(row.expires_at) : Option.none(),
+          connectedAt: Option.some(row.connected_at),
+          lastRefreshAt: Option.fromNullable(row.last_refresh_at),
+          lastUsedAt: Option.fromNullable(row.last_used_at),
+          claimsVerified: row.claims_verified === 1,
+          consent
+        } satisfies ConnectionStatus
+      })
+
+    // What the lifecycle's errors mean to the app.
+    const fromLifecycle = (tenantId: string, userId: string) => (error: TokenManager.TokenManager.Error) =>
+      Effect.gen(function*() {
+        switch (error._tag) {
+          case "ReauthRequired": {
+            if (error.reason !== "NotSignedIn") return yield* reauthRequired(userId, error.reason)
+            const row = yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection")))
+            if (Option.isSome(row) && row.value.status === "reauth_required") {
+              return yield* reauthRequired(userId, row.value.reauth_reason ?? "RefreshRejected")
+            }
+            return yield* notConnected(userId)
+          }
+          case "TokenStoreError":
+            return yield* error.reason === "LockFailed"
+              ? new BrokerError({
+                code: "refresh_busy",
+                description: "another broker is refreshing this user's tokens and has not finished; try again shortly",
+                retryAfter: 2
+              })
+              : error.reason === "DecryptFailed"
+              ? new BrokerError({ code: "internal_error", description: "the user's stored sign-in could not be decrypted" })
+              : new DatabaseError({ reason: "Failed", description: "the user's sign-in could not be read or written", cause: error })
+          case "TransportError":
+          case "TokenEndpointError":
+            return yield* new BrokerError({
+              code: "issuer_unavailable",
+              description: `the access token is due and could not be refreshed: ${error.message}`,
+              retryAfter: 5
+            })
+        }
+      })
+
+    const issue: Connections.Service["issue"] = (tenantId, userId, issueOptions = {}) =>
+      Effect.gen(function*() {
+        yield* checkUserId(userId)
+        const minTtl = issueOptions.minTtlSeconds ?? 0
+        if (!Number.isInteger(minTtl) || minTtl < 0 || minTtl > MAX_MIN_TTL_SECONDS) {
+          return yield* new BrokerError({
+            code: "invalid_request",
+            description: `"min_ttl_seconds" must be a whole number from 0 to ${MAX_MIN_TTL_SECONDS}`
+          })
+        }
+        const row = yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection")))
+        if (Option.isNone(row)) return yield* notConnected(userId)
+        if (row.value.status === "reauth_required") return yield* reauthRequired(userId, row.value.reauth_reason ?? "RefreshRejected")
+        const now = yield* Clock.currentTimeMillis
+        const facts = { expiresAt: row.value.expires_at, obtainedAt: row.value.obtained_at, renewable: row.value.refresh_token !== null }
+        const fresh = issueOptions.rejected === undefined && TokenManager.isFreshFor(facts, now, leewayMillis, minTtl * 1000)
+        const tokens = fresh
+          ? {
+            accessToken: yield* vault.decrypt(tenantId, "connections.access_token", userId, row.value.access_token),
+            expiresAt: row.value.expires_at,
+            accountId: Option.fromNullable(row.value.account_id)
+          }
+          : yield* Effect.flatMap(managerFor(tenantId), (manager) => {
+            const handle = manager.forProfile(userId)
+            return issueOptions.rejected !== undefined ? handle.recover(issueOptions.rejected) : handle.getValidFor(Duration.seconds(minTtl))
+          }).pipe(
+            Effect.map((set) => ({ accessToken: set.accessToken, expiresAt: DateTime.toEpochMillis(set.expiresAt), accountId: set.accountId })),
+            Effect.catchAll(fromLifecycle(tenantId, userId))
+          )
+        yield* SqlTokenStore.touchUsed(sql, tenantId, userId, now).pipe(Effect.mapError(dbFailed("recording a use")))
+        yield* audit.record(tenantId, "token.issued", {
+          userId,
+          detail: {
+            ...(issueOptions.label !== undefined ? { label: issueOptions.label } : {}),
+            ...(minTtl > 0 ? { min_ttl_seconds: minTtl } : {}),
+            ...(issueOptions.rejected !== undefined ? { recovery: true } : {}),
+            refreshed: !fresh
+          }
+        })
+        const headers: Record<string, Redacted.Redacted<string> | string> = {
+          authorization: Redacted.make(`Bearer ${Redacted.value(tokens.accessToken)}`),
+          originator: options.backend.originator
+        }
+        if (Option.isSome(tokens.accountId)) headers["chatgpt-account-id"] = tokens.accountId.value
+        return {
+          accessToken: tokens.accessToken,
+          expiresAt: tokens.expiresAt,
+          accountId: tokens.accountId,
+          llm: { baseUrl: options.backend.baseUrl, headers }
+        } satisfies IssuedToken
+      })
+
+    const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
+      Effect.gen(function*() {
+        yield* checkUserId(userId)
+        const store = yield* storeFor(tenantId)
+        const existed = Option.isSome(yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection"))))
+        const result = yield* Login.logout({ profile: userId, revoke: signOutOptions.revoke }).pipe(
+          Effect.provideService(TokenStore.TokenStore, store),
+          Effect.provide(context),
+          Effect.mapError(dbFailed("deleting a connection"))
+        )
+        // A dead sign-in reads as no tokens, so logout left its row: it goes too.
+        yield* sql`DELETE FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(
+          Effect.mapError(dbFailed("deleting a connection"))
+        )
+        if (existed) {
+          yield* audit.record(tenantId, "connection.signed_out", { userId, detail: { revoke: result.revoke } })
+          if (result.revoke === "revoked") yield* audit.record(tenantId, "connection.revoked", { userId })
+          if (result.revoke === "failed") yield* audit.record(tenantId, "connection.revoke_failed", { userId })
+        }
+        return { userId, signedIn: existed, revoke: result.revoke } satisfies SignOutResult
+      })
+
+    const erase = (tenantId: string, userId: string) =>
+      Effect.gen(function*() {
+        const result = yield* signOut(tenantId, userId, { revoke: true })
+        yield* sql.withTransaction(Effect.gen(function*() {
+          for (const table of ["consents", "connect_sessions", "leases"]) {
+            yield* sql`DELETE FROM ${sql(table)} WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
+          }
+        })).pipe(Effect.mapError(dbFailed("erasing a user")))
+        yield* audit.forget(tenantId, userId)
+        yield* audit.record(tenantId, "user.erased", { userId, detail: { revoke: result.revoke } })
+        return result
+      })
+
+    const connect = (tenantId: string, userId: string, obtained: Login.Obtained, consent: ConsentRecord) =>
+      Effect.gen(function*() {
+        const store = yield* storeFor(tenantId)
+        const record = new Consent.ConsentRecord({
+          profile: userId,
+          version: consent.termsVersion,
+          textSha256: consent.textSha256,
+          acceptedAt: DateTime.unsafeMake(consent.acceptedAt),
+          how: "flag"
+        })
+        const result = yield* Login.login({ profile: userId, acceptTerms: true }).pipe(
+          Effect.provide(Login.layerFlowObtained(obtained.method, Effect.succeed(obtained))),
+          Effect.provideService(Consent.Consent, {
+            ensure: () => Effect.succeed(record),
+            get: () => Effect.succeed(Option.some(record))
+          }),
+          Effect.provideService(TokenStore.TokenStore, store),
+          Effect.provide(context)
+        )
+        yield* audit.record(tenantId, "connection.connected", {
+          userId,
+          detail: {
+            method: obtained.method,
+            verified: result.tokens.claimsVerified,
+            ...(Option.isSome(result.tokens.planType) ? { plan: result.tokens.planType.value } : {})
+          }
+        })
+        if (result.replaced !== "nothing") {
+          yield* audit.record(tenantId, "connection.replaced", { userId, detail: { previous: result.replaced } })
+        }
+        return result.tokens
+      })
+
+    return { status, issue, signOut, erase, connect, recordConsent, consentOf }
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<
+  Connections,
+  never,
+  | SqlClient.SqlClient
+  | Vault
+  | Audit
+  | SecureRandom.SecureRandom
+  | Provider.Provider
+  | HttpClient.HttpClient
+  | IdTokenVerifier.IdTokenVerifier
+> => Layer.scoped(Connections, make(options))
