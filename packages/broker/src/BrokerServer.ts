@@ -22,7 +22,6 @@ import {
   HttpApp,
   HttpIncomingMessage,
   HttpServer,
-  HttpServerError,
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
@@ -303,12 +302,62 @@ const TenantAuthLive = Layer.effect(
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/
 
-const json = (status: number, body: unknown, requestId: string) =>
-  HttpServerResponse.unsafeJson(body, { status, headers: { "x-request-id": requestId } })
+const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
+
+const pathOf = (url: string) => {
+  const path = url.split("?")[0] ?? "/"
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path
+}
+
+const emptyErrors: Record<number, readonly [BrokerError["code"], string]> = {
+  400: ["invalid_request", "the request could not be read (is the body JSON?)"],
+  404: ["not_found", "no such route"],
+  405: ["invalid_request", "this method is not allowed here"],
+  413: ["payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`],
+  500: ["internal_error", "the broker failed unexpectedly; the request id identifies it in the logs"],
+  503: ["database_unavailable", "the broker is unavailable; try again shortly"]
+}
+
+interface DecodeIssue {
+  readonly path?: ReadonlyArray<unknown>
+  readonly message?: string
+}
+
+// The platform's schema errors, in the API's error format: one line per problem, with its field.
+const fromDecodeError = (text: string): string | undefined => {
+  let parsed: { _tag?: unknown; issues?: ReadonlyArray<DecodeIssue> }
+  try {
+    parsed = JSON.parse(text) as typeof parsed
+  } catch {
+    return undefined
+  }
+  if (parsed._tag !== "HttpApiDecodeError") return undefined
+  const problems = (parsed.issues ?? []).slice(0, 5).map((issue) => {
+    const field = (issue.path ?? []).map(String).join(".")
+    const message = (issue.message ?? "is not valid").replace(/\s+/g, " ").slice(0, 200)
+    return field === "" ? message : `"${field}": ${message}`
+  })
+  return problems.length > 0 ? problems.join("; ") : "the request is not valid"
+}
+
+// Every answer: the request id, and a JSON error body where the platform left none or its own.
+const finish = (requestId: string, seen: { status: number }) => (_: unknown, response: HttpServerResponse.HttpServerResponse) =>
+  Effect.sync(() => {
+    let out = response
+    const known = emptyErrors[response.status]
+    if (response.status >= 400 && response.body._tag === "Empty" && known !== undefined) {
+      out = json(response.status, { status: response.status, error: { code: known[0], message: known[1] } })
+    } else if (response.status === 400 && response.body._tag === "Uint8Array") {
+      const message = fromDecodeError(new TextDecoder().decode(response.body.body))
+      if (message !== undefined) out = json(400, { status: 400, error: { code: "invalid_request", message } })
+    }
+    seen.status = out.status
+    return HttpServerResponse.setHeader(out, "x-request-id", requestId)
+  })
 
 /**
- * Request ids, the body limit, JSON for unknown routes and unexpected
- * failures, and one log line per request.
+ * Request ids, the body limit, JSON for every error (unknown routes, bodies
+ * that do not decode, unexpected failures), and one log line per request.
  *
  * @since 0.1.0
  * @category middleware
@@ -321,38 +370,30 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default =>
       ? presented
       : `req_${globalThis.crypto.randomUUID().replaceAll("-", "")}`
     const started = yield* Clock.currentTimeMillis
+    const seen = { status: 0 }
     const declared = Number(request.headers["content-length"] ?? "0")
     const response = declared > MAX_BODY_BYTES
-      ? json(413, detail("payload_too_large", `the body is larger than ${MAX_BODY_BYTES} bytes`), requestId)
+      ? yield* finish(requestId, seen)(request, HttpServerResponse.empty({ status: 413 }))
       : yield* app.pipe(
-        Effect.map(HttpServerResponse.setHeader("x-request-id", requestId)),
-        Effect.catchAllCause((cause) => {
-          const failure = Cause.squash(cause)
-          if (HttpServerError.isServerError(failure) && failure._tag === "RouteNotFound") {
-            return Effect.succeed(json(404, detail("not_found", `no route ${request.method} ${pathOf(request.url)}`), requestId))
-          }
-          if (HttpServerError.isServerError(failure) && failure._tag === "RequestError") {
-            return Effect.succeed(json(400, detail("invalid_request", "the request body could not be read"), requestId))
-          }
-          return Effect.as(
-            Effect.logError("unexpected failure", Cause.pretty(Cause.map(cause, () => "failure")).split("\n")[0]),
-            json(500, detail("internal_error", "the broker failed unexpectedly; the request id identifies it in the logs"), requestId)
-          )
-        }),
+        HttpApp.withPreResponseHandler(finish(requestId, seen)),
+        Effect.catchAllCause((cause) =>
+          // The platform has already answered (through `finish`); only an unexpected failure is worth a line.
+          Cause.isFailType(cause) || Cause.isEmpty(cause)
+            ? Effect.succeed(HttpServerResponse.empty({ status: seen.status }))
+            : Effect.as(
+              Effect.logError(`unexpected failure: ${Cause.squash(cause) instanceof Error ? (Cause.squash(cause) as Error).name : "defect"}`),
+              HttpServerResponse.empty({ status: 500 })
+            )
+        ),
         Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(MAX_BODY_BYTES))),
         Effect.locally(Audit.currentActor, { actor: "anonymous", requestId })
       )
     const elapsed = (yield* Clock.currentTimeMillis) - started
-    yield* Effect.logInfo(`${request.method} ${pathOf(request.url)} ${response.status}`).pipe(
-      Effect.annotateLogs({ request_id: requestId, status: response.status, ms: elapsed })
+    yield* Effect.logInfo(`${request.method} ${pathOf(request.url)} ${seen.status || response.status}`).pipe(
+      Effect.annotateLogs({ request_id: requestId, status: seen.status || response.status, ms: elapsed })
     )
     return response
   }).pipe(Effect.annotateLogs({ service: "subauth-broker" }))
-
-const pathOf = (url: string) => {
-  const path = url.split("?")[0] ?? "/"
-  return path.length > 200 ? `${path.slice(0, 200)}…` : path
-}
 
 // --- layers ---------------------------------------------------------------------------------------
 
