@@ -62,3 +62,13 @@ export * as Connections from "./Connections.js"
  * @since 0.1.0
  */
 export * as Tenants from "./Tenants.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BrokerClient from "./BrokerClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BrokerTokenManager from "./BrokerTokenManager.js"
