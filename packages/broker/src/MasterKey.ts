@@ -152,6 +152,42 @@ export const writeFile = (path: string, keys: MasterKeys): Effect.Effect<void, V
   })
 
 /**
+ * Creates a key file holding `keys`, unless one exists: then the existing
+ * file's keys are returned. Two processes starting at once end with the same
+ * key (the file is linked into place, which fails if another got there first).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createFile = (path: string, keys: MasterKeys): Effect.Effect<{ readonly keys: MasterKeys; readonly created: boolean }, VaultError> =>
+  Effect.gen(function*() {
+    const created = yield* Effect.tryPromise({
+      try: async () => {
+        await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 })
+        const temporary = join(dirname(path), `.master.key.${randomBytes(6).toString("hex")}.tmp`)
+        const handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+        try {
+          await handle.writeFile(Redacted.value(format(keys)), "utf8")
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        try {
+          await fs.link(temporary, path)
+          return true
+        } catch (error) {
+          if ((error as { code?: string }).code === "EEXIST") return false
+          throw error
+        } finally {
+          await fs.unlink(temporary)
+        }
+      },
+      catch: (cause) => fileError(path, "created", cause)
+    })
+    return { keys: created ? keys : yield* readFile(path), created }
+  })
+
+/**
  * Whether a file exists at `path`.
  *
  * @since 0.1.0
