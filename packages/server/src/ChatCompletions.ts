@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
 import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
 import * as Sse from "./internal/sse.js"
@@ -178,7 +178,7 @@ const textOf = (content: typeof Content.Type, param: string): Result<ReadonlyArr
         : Either.left(unsupported(`${param}[${i}]`, `content parts of type "${part.type}" are not supported in this message`))
     ))
 
-const userPart = (part: typeof Part.Type, param: string): Result<SubscriptionLLM.Item> => {
+const userPart = (part: typeof Part.Type, param: string): Result<CodexWire.Item> => {
   switch (part.type) {
     case "text":
       if (typeof part.text === "string") return Either.right({ type: "input_text", text: part.text })
@@ -216,9 +216,9 @@ const userPart = (part: typeof Part.Type, param: string): Result<SubscriptionLLM
   return Either.left(invalid(param, `a "${part.type}" part is missing its content`))
 }
 
-const inputText = (text: string): SubscriptionLLM.Item => ({ type: "input_text", text })
+const inputText = (text: string): CodexWire.Item => ({ type: "input_text", text })
 
-const messageItems = (message: Message, param: string): Result<ReadonlyArray<SubscriptionLLM.Item>> => {
+const messageItems = (message: Message, param: string): Result<ReadonlyArray<CodexWire.Item>> => {
   switch (message.role) {
     case "system":
     case "developer":
@@ -239,7 +239,7 @@ const messageItems = (message: Message, param: string): Result<ReadonlyArray<Sub
           const text = texts.join("")
           return [
             ...(text !== "" ? [SubscriptionLLM.assistantMessage(text)] : []),
-            ...(message.tool_calls ?? []).map((call): SubscriptionLLM.Item => ({
+            ...(message.tool_calls ?? []).map((call): CodexWire.Item => ({
               type: "function_call",
               call_id: call.id,
               name: call.function.name,

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
 import { formatOf, serviceTierOf } from "./ChatCompletions.js"
 import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
@@ -130,10 +130,10 @@ type Result<A> = Either.Either<A, RequestError>
  * @since 0.1.0
  * @category conversions
  */
-export const inputItem = (item: typeof Loose.Type, param: string): Result<SubscriptionLLM.Item> => {
+export const inputItem = (item: typeof Loose.Type, param: string): Result<CodexWire.Item> => {
   const type = item.type
   if (type !== undefined && typeof type !== "string") return Either.left(invalid(`${param}.type`, "must be a string"))
-  if (type !== undefined && type !== "message") return Either.right(item as SubscriptionLLM.Item)
+  if (type !== undefined && type !== "message") return Either.right(item as CodexWire.Item)
   const role = item.role
   if (typeof role !== "string" || !ROLES.has(role)) {
     return Either.left(invalid(`${param}.role`, "a message needs a role: user, assistant, system or developer"))
@@ -272,7 +272,7 @@ export interface Response extends Echo {
   readonly error: { readonly code: string; readonly message: string } | null
   readonly incomplete_details: null
   readonly model: string
-  readonly output: ReadonlyArray<SubscriptionLLM.Item>
+  readonly output: ReadonlyArray<CodexWire.Item>
   readonly usage: Usage | null
 }
 
@@ -349,7 +349,7 @@ export const encoder = (meta: Meta): Sse.Encoder => {
   let created = false
   let next = 0
   let open: Open | undefined
-  const output: Array<SubscriptionLLM.Item> = []
+  const output: Array<CodexWire.Item> = []
 
   const emit = (type: string, fields: Record<string, unknown>) =>
     Sse.named(type, { type, sequence_number: sequence++, ...fields })
@@ -404,7 +404,7 @@ export const encoder = (meta: Meta): Sse.Encoder => {
         emit("response.reasoning_summary_part.done", { ...fields, part: { type: "summary_text", text } })
     }).join("")
 
-  const itemDone = (item: SubscriptionLLM.Item): string => {
+  const itemDone = (item: CodexWire.Item): string => {
     const itemId = typeof item.id === "string" ? item.id : undefined
     const text = Sse.assistantText(item)
     let events = ""
