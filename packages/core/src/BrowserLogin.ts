@@ -15,14 +15,14 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Deferred, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Layer, Redacted } from "effect"
 import { Browser } from "./Browser.js"
 import { type CallbackRequest, type CallbackResponse, CallbackServer } from "./CallbackServer.js"
-import { authorizeUrl, start } from "./internal/authorize.js"
+import { authorizeUrl, isWrongState, start, validateCallback } from "./internal/authorize.js"
 import { errorPage, successPage } from "./internal/pages.js"
 import type { FlowError } from "./Login.js"
 import { layerFlow, type LoginFlow } from "./Login.js"
-import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginError } from "./LoginError.js"
 import { LoginUI, waiting } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
 import type * as SecureRandom from "./SecureRandom.js"
@@ -103,25 +103,15 @@ export const obtain = (
           )
         }
         if (request.path !== "/auth/callback") return text(404, "Not Found")
-        if (request.query.get("state") !== state) {
+        const checked = validateCallback(request.query, state)
+        if (Either.isLeft(checked) && isWrongState(checked.left)) {
           wrongState += 1
           return text(400, "State mismatch")
         }
         if (exchanging) return text(409, "Sign-in already in progress")
         exchanging = true
-        const error = request.query.get("error")
-        if (error !== null) {
-          const failure = fromAuthorizationError(error, request.query.get("error_description") ?? undefined)
-          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
-        }
-        const code = request.query.get("code")
-        if (code === null || code === "") {
-          const failure = new LoginError({
-            reason: "MissingCode",
-            description: "the sign-in redirect carried no authorization code; try again"
-          })
-          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
-        }
+        if (Either.isLeft(checked)) return yield* finish(Exit.fail(checked.left), html(errorPage(checked.left.message)))
+        const code = checked.right
         const exit = yield* Effect.exit(
           TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier }).pipe(
             Effect.provide(context)

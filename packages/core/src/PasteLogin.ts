@@ -11,10 +11,10 @@
 import type { HttpClient } from "@effect/platform"
 import { Effect, Either, Layer, Option, Redacted } from "effect"
 import { Browser } from "./Browser.js"
-import { authorizeUrl, start } from "./internal/authorize.js"
+import { authorizeUrl, start, validateCallback } from "./internal/authorize.js"
 import type { FlowError } from "./Login.js"
 import { layerFlow, type LoginFlow } from "./Login.js"
-import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
 import type * as SecureRandom from "./SecureRandom.js"
@@ -63,23 +63,7 @@ export const parsePastedRedirect = (input: string, expectedState: string): Eithe
   } else {
     return invalid("paste the whole address from the browser (it has code=… and state=…), not the code alone")
   }
-  const state = params.get("state")
-  if (state === null || state === "") return invalid("the pasted address has no state; paste the whole address")
-  if (state !== expectedState) {
-    return Either.left(
-      new LoginError({
-        reason: "StateMismatch",
-        description: "the pasted address belongs to another sign-in (its state does not match); use the address from this one"
-      })
-    )
-  }
-  const error = params.get("error")
-  if (error !== null) return Either.left(fromAuthorizationError(error, params.get("error_description") ?? undefined))
-  const code = params.get("code")
-  if (code === null || code === "") {
-    return Either.left(new LoginError({ reason: "MissingCode", description: "the pasted address has no authorization code" }))
-  }
-  return Either.right(code)
+  return validateCallback(params, expectedState, "the pasted address")
 }
 
 /**
