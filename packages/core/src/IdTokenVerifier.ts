@@ -15,7 +15,9 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import * as jose from "jose"
 import * as Claims from "./Claims.js"
+import { reveal } from "./internal/secret.js"
 import { Provider } from "./Provider.js"
+import type { Secret } from "./TokenSet.js"
 
 /**
  * @since 0.1.0
@@ -66,12 +68,24 @@ export interface VerifyOptions {
 }
 
 /**
+ * The tokens of a sign-in to verify: redacted, as the login flows yield them,
+ * or plain.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tokens {
+  readonly idToken: Secret | undefined
+  readonly accessToken: Secret
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
 export class IdTokenVerifier extends Context.Tag("@subauth/core/IdTokenVerifier")<IdTokenVerifier, {
   readonly verify: (
-    tokens: { readonly idToken: string | undefined; readonly accessToken: string },
+    tokens: Tokens,
     options?: VerifyOptions
   ) => Effect.Effect<VerifiedAccount, ClaimsError>
 }>() {}
@@ -129,12 +143,11 @@ export const layer = (
         cooldownDuration: 30_000,
         cacheMaxAge: 10 * 60_000
       })
-      const verify = (
-        tokens: { readonly idToken: string | undefined; readonly accessToken: string },
-        verifyOptions: VerifyOptions = {}
-      ) =>
+      const verify = (tokens: Tokens, verifyOptions: VerifyOptions = {}) =>
         Effect.gen(function*() {
-          const { idToken, accessToken } = tokens
+          // jose and the claims need the values: this is where the tokens are read.
+          const idToken = tokens.idToken === undefined ? undefined : reveal(tokens.idToken)
+          const accessToken = reveal(tokens.accessToken)
           if (idToken === undefined) {
             return verifyOptions.idTokenOptional === true
               ? { ...Claims.account({ idToken: Option.none(), accessToken }), verified: false }
@@ -177,8 +190,10 @@ export const layer = (
  * @category layers
  */
 export const layerWithoutVerification: Layer.Layer<IdTokenVerifier> = Layer.succeed(IdTokenVerifier, {
-  verify: ({ accessToken, idToken }) =>
+  verify: (tokens) =>
     Effect.gen(function*() {
+      const accessToken = reveal(tokens.accessToken)
+      const idToken = tokens.idToken === undefined ? undefined : reveal(tokens.idToken)
       const account = Claims.account({ idToken: Option.fromNullable(idToken), accessToken })
       if (!accessAccountMatches(account, accessToken)) {
         return yield* fail("AccountMismatch", "the access token belongs to another account than the id token")
