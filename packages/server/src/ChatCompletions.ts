@@ -25,8 +25,9 @@
  */
 import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
-import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
+import { decode, invalid, Part, type Result, type Translation, unsupported } from "./internal/body.js"
 import * as Sse from "./internal/sse.js"
+import { formatOf, type JsonSchemaTextFormat, ResponseFormat, serviceTierOf } from "./internal/translate.js"
 import type { OpenAIError, RequestError } from "./ProxyError.js"
 
 // =============================================================================
@@ -34,7 +35,6 @@ import type { OpenAIError, RequestError } from "./ProxyError.js"
 // =============================================================================
 
 // Content parts and tools are checked one by one during translation, for errors that say what is unsupported.
-const Part = Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 const Content = Schema.Union(Schema.String, Schema.Array(Part))
 
 const ToolCallWire = Schema.Struct({
@@ -85,19 +85,6 @@ const ToolChoiceWire = Schema.Union(
   Part
 )
 
-const JsonSchemaFormat = Schema.Struct({
-  name: Schema.String,
-  description: Schema.optional(Schema.NullOr(Schema.String)),
-  schema: Schema.optional(Schema.Unknown),
-  strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-})
-
-const ResponseFormat = Schema.Union(
-  Schema.Struct({ type: Schema.Literal("text") }),
-  Schema.Struct({ type: Schema.Literal("json_object") }),
-  Schema.Struct({ type: Schema.Literal("json_schema"), json_schema: JsonSchemaFormat })
-)
-
 /**
  * The fields of `POST /v1/chat/completions` the proxy reads. Any other field is
  * accepted and dropped (see the module's description).
@@ -130,24 +117,6 @@ export const ChatCompletionRequest = Schema.Struct({
  */
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 
-const FORWARDED: ReadonlySet<string> = new Set([
-  "model",
-  "messages",
-  "stream",
-  "stream_options",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "response_format",
-  "reasoning_effort",
-  "verbosity",
-  "service_tier",
-  "prompt_cache_key",
-  "n",
-  "modalities",
-  "functions",
-  "function_call"
-])
 
 // =============================================================================
 // Request → SubscriptionLLM.Request (pure)
@@ -164,8 +133,6 @@ export interface Translated extends Translation {
   /** `stream_options.include_usage`: a last chunk with `usage`. */
   readonly includeUsage: boolean
 }
-
-type Result<A> = Either.Either<A, RequestError>
 
 const textOf = (content: typeof Content.Type, param: string): Result<ReadonlyArray<string>> =>
   typeof content === "string"
@@ -285,51 +252,16 @@ const toolChoiceOf = (choice: typeof ToolChoiceWire.Type): Result<SubscriptionLL
 }
 
 /**
- * `response_format` as the backend's `text.format`: `json_schema` as it is
- * (`strict` defaults to false, as in OpenAI's API); `json_object` as a schema
- * that any object satisfies.
+ * `formatOf(format)`: `response_format` as the backend's `text.format`
+ * (`json_schema` as it is, `strict` defaulting to false as in OpenAI's API;
+ * `json_object` as a schema that any object satisfies).
+ * `serviceTierOf(tier)`: the tiers the backend takes (`priority`, `flex`);
+ * any other value (`auto`, `default`) means "the default" and is not sent.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
-export const formatOf = (format: typeof ResponseFormat.Type): JsonSchemaTextFormat | undefined => {
-  switch (format.type) {
-    case "text":
-      return undefined
-    case "json_object":
-      return { type: "json_schema", name: "json_object", schema: { type: "object" }, strict: false }
-    case "json_schema":
-      return {
-        type: "json_schema",
-        name: format.json_schema.name,
-        schema: format.json_schema.schema ?? { type: "object" },
-        strict: format.json_schema.strict ?? false
-      }
-  }
-}
-
-/**
- * The backend's `text.format` for structured output.
- *
- * @since 0.1.0
- * @category models
- */
-export interface JsonSchemaTextFormat {
-  readonly type: "json_schema"
-  readonly name: string
-  readonly schema: unknown
-  readonly strict: boolean
-}
-
-/**
- * Service tiers the backend takes; any other value (`auto`, `default`) means
- * "the default" and is not sent.
- *
- * @since 0.1.0
- * @category conversions
- */
-export const serviceTierOf = (tier: string | null | undefined): "priority" | "flex" | undefined =>
-  tier === "priority" || tier === "flex" ? tier : undefined
+export { formatOf, type JsonSchemaTextFormat, serviceTierOf }
 
 const check = (holds: boolean, error: () => RequestError): Result<void> => (holds ? Either.void : Either.left(error()))
 
@@ -341,7 +273,7 @@ const check = (holds: boolean, error: () => RequestError): Result<void> => (hold
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
-    const { body, ignored } = yield* decode(ChatCompletionRequest, json, FORWARDED)
+    const { body, ignored } = yield* decode(ChatCompletionRequest, json)
     yield* check(body.messages.length > 0, () => invalid("messages", "at least one message is needed"))
     yield* check(body.n == null || body.n === 1, () => unsupported("n", "only one choice (\"n\": 1) can be generated"))
     yield* check(!body.modalities?.includes("audio"), () => unsupported("modalities", "audio output is not supported"))

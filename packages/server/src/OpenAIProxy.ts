@@ -15,7 +15,7 @@
  * - Every request needs `Authorization: Bearer <apiKey>` (compared in
  *   constant time); no CORS headers unless origins are configured.
  * - Errors are OpenAI's error format with the status its SDKs expect
- *   (see {@link toAnswer}). A streamed answer commits to status 200 only once
+ *   (see {@link answerOf}). A streamed answer commits to status 200 only once
  *   the backend has produced output, so a usage limit or a refused request
  *   is a proper 429 or 400 for streaming clients too.
  * - When the scope closes (SIGINT, SIGTERM), new connections are refused,
@@ -56,7 +56,7 @@ import * as ChatCompletions from "./ChatCompletions.js"
 import type { Translation } from "./internal/body.js"
 import * as Drain from "./internal/drain.js"
 import type { Encoder } from "./internal/sse.js"
-import { MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
+import { type Answer, answerOf, type Failure, MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
 import * as ResponsesApi from "./ResponsesApi.js"
 import * as ServeKey from "./ServeKey.js"
 
@@ -219,9 +219,9 @@ const readJson = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =
 const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
 
 const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options, drain: Drain.Drain) => {
-  const errorResponse = (error: unknown) =>
+  const errorResponse = (answerAt: (now: number) => Answer) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
-      const answer = toAnswer(error, now)
+      const answer = answerAt(now)
       return HttpServerResponse.unsafeJson({ error: answer.error }, { status: answer.status, headers: answer.headers })
     })
 
@@ -231,8 +231,8 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
       const pull = yield* Stream.toPull(events)
       const head = yield* drain.guard(peek(pull))
       let ended = false
-      const failure = (error: unknown) =>
-        Effect.map(Clock.currentTimeMillis, (now): Frame => ({ text: encoder.failure(toAnswer(error, now).error), last: true }))
+      const failure = (error: Failure) =>
+        Effect.map(Clock.currentTimeMillis, (now): Frame => ({ text: encoder.failure(answerOf(error, now).error), last: true }))
       // A chunk of events is one frame and one write: per-event writes cost more than the encoding.
       const body = Stream.fromIterable(head.events).pipe(
         Stream.concat(head.ended ? Stream.empty : Stream.repeatEffectChunkOption(pull)),
@@ -328,7 +328,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
     Effect.catchAll((error) =>
       Effect.zipRight(
         Effect.logWarning(`request failed: ${error.message}`),
-        errorResponse(error)
+        errorResponse((now) => answerOf(error, now))
       )
     ),
     Effect.catchAllDefect((defect) =>
@@ -336,7 +336,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
         Effect.logError(
           `unexpected failure: ${defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect}`
         ),
-        errorResponse(defect)
+        errorResponse((now) => toAnswer(defect, now))
       )
     ),
     Effect.tap((response) =>

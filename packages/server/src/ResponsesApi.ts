@@ -26,28 +26,21 @@
  */
 import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
-import { formatOf, serviceTierOf } from "./ChatCompletions.js"
-import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
+import { decode, invalid, Part, type Result, type Translation, unsupported } from "./internal/body.js"
 import * as Sse from "./internal/sse.js"
-import type { OpenAIError, RequestError } from "./ProxyError.js"
+import { formatOf, JsonSchemaFormat, serviceTierOf } from "./internal/translate.js"
+import type { OpenAIError } from "./ProxyError.js"
 
 // =============================================================================
 // Request (wire)
 // =============================================================================
 
 const Loose = Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-const Part = Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 
 const TextFormat = Schema.Union(
   Schema.Struct({ type: Schema.Literal("text") }),
   Schema.Struct({ type: Schema.Literal("json_object") }),
-  Schema.Struct({
-    type: Schema.Literal("json_schema"),
-    name: Schema.String,
-    description: Schema.optional(Schema.NullOr(Schema.String)),
-    schema: Schema.optional(Schema.Unknown),
-    strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-  })
+  Schema.Struct({ type: Schema.Literal("json_schema"), ...JsonSchemaFormat.fields })
 )
 
 /**
@@ -87,8 +80,6 @@ export const ResponsesRequest = Schema.Struct({
  */
 export type ResponsesRequest = typeof ResponsesRequest.Type
 
-const FORWARDED: ReadonlySet<string> = new Set(Object.keys(ResponsesRequest.fields))
-
 const ROLES: ReadonlySet<string> = new Set(["user", "assistant", "system", "developer"])
 
 // =============================================================================
@@ -120,8 +111,6 @@ export interface Echo {
 export interface Translated extends Translation {
   readonly echo: Echo
 }
-
-type Result<A> = Either.Either<A, RequestError>
 
 /**
  * An input item as the backend takes it: easy messages (no `type`, or string
@@ -178,7 +167,7 @@ const refuse = (holds: boolean, param: string, description: string): Result<void
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
-    const { body, ignored } = yield* decode(ResponsesRequest, json, FORWARDED)
+    const { body, ignored } = yield* decode(ResponsesRequest, json)
     const stateless = "the backend stores nothing (\"store\": false); send the whole conversation in \"input\""
     yield* refuse(body.previous_response_id != null, "previous_response_id", `earlier responses cannot be referenced: ${stateless}`)
     yield* refuse(body.conversation != null, "conversation", `conversations cannot be referenced: ${stateless}`)
