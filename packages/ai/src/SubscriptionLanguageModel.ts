@@ -23,7 +23,7 @@ import * as AiModel from "@effect/ai/Model"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Context, Effect, Encoding, Layer, Option, Schema, Stream } from "effect"
 
 declare module "@effect/ai/Prompt" {
@@ -210,7 +210,7 @@ const usageOf = (usage: SubscriptionLLM.Usage | undefined): typeof Response.Usag
   ...(usage !== undefined ? { reasoningTokens: usage.reasoningTokens, cachedInputTokens: usage.cachedInputTokens } : {})
 })
 
-const MessageItem = Schema.decodeUnknownOption(SubscriptionLLM.MessageItem)
+const MessageItem = Schema.decodeUnknownOption(CodexWire.MessageItem)
 const ReasoningItem = Schema.decodeUnknownOption(Schema.Struct({
   type: Schema.Literal("reasoning"),
   id: Schema.optional(Schema.String),
@@ -319,12 +319,10 @@ export const streamPartsOf = <E, R>(
             const id = typeof event.item.id === "string" ? event.item.id : "text"
             if (openText.delete(id)) return Effect.succeed([{ type: "text-end", id }])
             // No deltas came (the minimal stream): the whole text at once.
-            const text = message.value.content.map((p) => (p.type === "output_text" ? p.text ?? "" : "")).join("")
-            return Effect.succeed(
-              message.value.role === "assistant"
-                ? [{ type: "text-start", id }, { type: "text-delta", id, delta: text }, { type: "text-end", id }]
-                : []
-            )
+            return Effect.succeed(Option.match(CodexWire.assistantText(event.item), {
+              onNone: (): Array<Response.StreamPartEncoded> => [],
+              onSome: (text) => [{ type: "text-start", id }, { type: "text-delta", id, delta: text }, { type: "text-end", id }]
+            }))
           }
           const reasoning = ReasoningItem(event.item)
           if (Option.isSome(reasoning)) {

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Encoding, Either, Option } from "effect"
+import { parseJson } from "./internal/json.js"
 
 /**
  * @since 0.1.0
@@ -67,12 +68,7 @@ export const decodePayload = (token: string): Option.Option<Json> => {
   if (parts.length !== 3 || parts.some((p) => p.length === 0)) return Option.none()
   const decoded = Encoding.decodeBase64UrlString(parts[1]!)
   if (Either.isLeft(decoded)) return Option.none()
-  try {
-    const json: unknown = JSON.parse(decoded.right)
-    return isObject(json) ? Option.some(json) : Option.none()
-  } catch {
-    return Option.none()
-  }
+  return Option.filter(parseJson(decoded.right), isObject)
 }
 
 /**

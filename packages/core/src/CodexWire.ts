@@ -11,7 +11,7 @@
  * @see protocol.md §5
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Option, Schema } from "effect"
 
 // =============================================================================
 // Items
@@ -53,6 +53,21 @@ export const MessageItem = Schema.Struct({
   role: Schema.String,
   content: Schema.Array(ContentPart)
 })
+
+const decodeMessage = Schema.decodeUnknownOption(MessageItem)
+
+/**
+ * The text of an assistant `message` item (its `output_text` parts joined),
+ * or none when the item is not one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const assistantText = (item: Item): Option.Option<string> =>
+  Option.flatMap(decodeMessage(item), (message) =>
+    message.role === "assistant"
+      ? Option.some(message.content.map((part) => (part.type === "output_text" ? part.text ?? "" : "")).join(""))
+      : Option.none())
 
 /**
  * A `function_call` item: `arguments` is a JSON string.

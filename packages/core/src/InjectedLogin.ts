@@ -12,7 +12,8 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { Effect, Either, Layer, Redacted, Schema } from "effect"
+import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { parseJson } from "./internal/json.js"
 import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import type { TokenResponse } from "./TokenSet.js"
@@ -46,13 +47,9 @@ const invalid = (description: string) => new LoginError({ reason: "InvalidInput"
  * @category decoding
  */
 export const fromCodexAuthJson = (text: string): Either.Either<TokenResponse, LoginError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return Either.left(invalid("the auth.json is not valid JSON"))
-  }
-  return Schema.decodeUnknownEither(CodexAuthJson)(json).pipe(
+  const json = parseJson(text)
+  if (Option.isNone(json)) return Either.left(invalid("the auth.json is not valid JSON"))
+  return Schema.decodeUnknownEither(CodexAuthJson)(json.value).pipe(
     Either.mapLeft(() => invalid("the auth.json does not have the Codex CLI's format (tokens.id_token, access_token, refresh_token)")),
     Either.flatMap((auth) =>
       auth.tokens === undefined || auth.tokens === null

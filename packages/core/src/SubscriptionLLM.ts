@@ -68,7 +68,7 @@ import { classifyAnswer, rateLimitsOf, streamFailure, toModelInfo } from "./inte
 import { collect, decodeEvents } from "./internal/events.js"
 import { describeTransport, execute, readBody } from "./internal/http.js"
 import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS } from "./internal/request.js"
-import { version } from "./internal/version.js"
+import { ORIGINATOR, USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { checkBaseUrl, type ProviderError } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import { TokenManager } from "./TokenManager.js"
@@ -92,7 +92,7 @@ export const DEFAULT_BASE_URL = "https://chatgpt.com/backend-api/codex"
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_ORIGINATOR = "codex_cli_rs"
+export const DEFAULT_ORIGINATOR = ORIGINATOR
 
 /**
  * The model of the captured Codex CLI 0.169 request.
@@ -117,7 +117,7 @@ export const DEFAULT_CLIENT_VERSION = "0.169.0"
  * @since 0.1.0
  * @category constants
  */
-export const USER_AGENT = `subauth/${version}`
+export const USER_AGENT = SUBAUTH_USER_AGENT
 
 /**
  * The header names that must never be printed: added to

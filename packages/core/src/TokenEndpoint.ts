@@ -12,7 +12,7 @@
 import { type HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
-import { version } from "./internal/version.js"
+import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
 import { type Info as ProviderInfo, Provider } from "./Provider.js"
@@ -47,7 +47,7 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(30)
  * @since 0.1.0
  * @category constants
  */
-export const USER_AGENT = `subauth/${version}`
+export const USER_AGENT = SUBAUTH_USER_AGENT
 
 /**
  * The error code of an error body, lower-cased, looked up where OpenAI and

@@ -480,7 +480,7 @@ export const encoder = (meta: Meta, options: { readonly includeUsage: boolean })
           deltasInMessage = true
           return event.delta === "" ? start() : start() + Sse.data(chunk({ content: event.delta }))
         case "ItemDone": {
-          const text = Sse.assistantText(event.item)
+          const text = CodexWire.assistantText(event.item)
           if (Option.isNone(text)) return start()
           const whole = !deltasInMessage && text.value !== ""
           deltasInMessage = false

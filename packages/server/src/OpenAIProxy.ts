@@ -34,7 +34,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SubscriptionLLM } from "@subauth/core"
+import { Provider, SubscriptionLLM } from "@subauth/core"
 import {
   Chunk,
   Clock,
@@ -139,15 +139,13 @@ export class OpenAIProxy extends Context.Tag("@subauth/server/OpenAIProxy")<Open
 
 /**
  * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
- * `::1` (also bracketed or IPv4-mapped).
+ * `::1` (also bracketed or IPv4-mapped). The same test as the provider's
+ * loopback rule (`Provider.isLoopback`).
  *
  * @since 0.1.0
- * @category validators
+ * @category predicates
  */
-export const isLoopback = (host: string): boolean => {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
-  return h === "localhost" || h === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h)
-}
+export const isLoopback: (host: string) => boolean = Provider.isLoopback
 
 /**
  * Refuses a non-loopback host unless remote access was asked for, and then a

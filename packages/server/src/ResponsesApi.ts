@@ -395,7 +395,7 @@ export const encoder = (meta: Meta): Sse.Encoder => {
 
   const itemDone = (item: CodexWire.Item): string => {
     const itemId = typeof item.id === "string" ? item.id : undefined
-    const text = Sse.assistantText(item)
+    const text = CodexWire.assistantText(item)
     let events = ""
     let index: number
     if (Option.isSome(text)) {

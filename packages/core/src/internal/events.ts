@@ -11,6 +11,7 @@ import { ResponseError, type UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"
 import type { Event, Item, RateLimits, Result, ToolCall, Usage } from "../SubscriptionLLM.js"
 import { nonNull, streamFailure } from "./answers.js"
+import { parseJson } from "./json.js"
 import * as Sse from "./sse.js"
 
 // The constructors are structural: these make the same values as `SubscriptionLLM.Event`.
@@ -54,12 +55,9 @@ const decodeData = (
   now: () => number,
   secrets: ReadonlyArray<string>
 ): UsageLimitReached | ResponseError | undefined => {
-  let json: unknown
-  try {
-    json = JSON.parse(data)
-  } catch {
-    return undefined
-  }
+  const parsed = parseJson(data)
+  if (Option.isNone(parsed)) return undefined
+  const json = parsed.value
   const type = typeof json === "object" && json !== null ? (json as { type?: unknown }).type : undefined
   switch (type) {
     case "response.output_text.delta": {
@@ -180,16 +178,12 @@ export const collect = <E, R>(events: Stream.Stream<Event, E, R>): Effect.Effect
     let model: string | undefined
     let usage: Usage | undefined
     let rateLimits: RateLimits | undefined
-    const decodeMessage = Schema.decodeUnknownOption(CodexWire.MessageItem)
     return Stream.runForEach(events, (event) =>
       Effect.sync(() => {
         switch (event._tag) {
           case "ItemDone": {
             items.push(event.item)
-            const msg = decodeMessage(event.item)
-            if (Option.isSome(msg) && msg.value.role === "assistant") {
-              for (const part of msg.value.content) if (part.type === "output_text") text += part.text ?? ""
-            }
+            text += Option.getOrElse(CodexWire.assistantText(event.item), () => "")
             break
           }
           case "ToolCall":

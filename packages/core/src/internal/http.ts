@@ -1,6 +1,7 @@
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { TransportError } from "../AuthError.js"
+import { parseJson } from "./json.js"
 import { scrub } from "./text.js"
 
 export interface RawResponse {
@@ -9,15 +10,6 @@ export interface RawResponse {
   /** The body parsed as JSON, or undefined when it is not JSON. */
   readonly json: unknown
   readonly headers: Readonly<Record<string, string>>
-}
-
-const parseJson = (text: string): unknown => {
-  if (text.length === 0) return undefined
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }
 
 /** What went wrong on the wire, in a few words, without the request. */
@@ -75,7 +67,7 @@ export const readBody = (
   Effect.map(response.text, (text): RawResponse => ({
     status: response.status,
     text,
-    json: parseJson(text),
+    json: Option.getOrUndefined(parseJson(text)),
     headers: response.headers
   }))
 

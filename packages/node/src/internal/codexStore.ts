@@ -32,16 +32,16 @@ export const make = (codexHome: string, options: FileOptions): Built =>
       Effect.flatMap(Files.readPrivate(pathOf(profile), profile), (file) =>
         Option.isNone(file)
           ? Effect.succeedNone
-          : Effect.asSome(Effect.try({
-            try: (): unknown => JSON.parse(file.value.text),
-            catch: () =>
-              Files.storeError(
+          : Option.match(Files.parseJson(file.value.text), {
+            onNone: () =>
+              Effect.fail(Files.storeError(
                 "Corrupt",
                 profile,
                 pathOf(profile),
                 "auth.json is not valid JSON; it was left as it is (fix or remove it, then sign in again)"
-              )
-          })))
+              )),
+            onSome: (json) => Effect.succeedSome(json)
+          }))
     const locking = yield* makeLocking(fs, (profile) => `${pathOf(profile)}.subauth.lock`, options.lock)
     return TokenStore.make({
       get: (profile) =>

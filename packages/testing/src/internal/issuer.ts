@@ -9,7 +9,7 @@
  *
  * @see protocol.md §1–§4
  */
-import { Pkce } from "@subauth/core"
+import { Pkce, Provider } from "@subauth/core"
 import { Clock, DateTime, Duration, Effect, Encoding, Option } from "effect"
 import * as jose from "jose"
 import type { Account, Settings } from "../FakeOAuthServer.js"
@@ -547,11 +547,5 @@ export const make = (options: {
 /** The issuer `make` builds. */
 export type Issuer = Effect.Effect.Success<ReturnType<typeof make>>
 
-const isLoopbackRedirect = (uri: string): boolean => {
-  try {
-    const url = new URL(uri)
-    return url.protocol === "http:" && (url.hostname === "127.0.0.1" || url.hostname === "localhost" || url.hostname === "[::1]")
-  } catch {
-    return false
-  }
-}
+const isLoopbackRedirect = (uri: string): boolean =>
+  URL.canParse(uri) && new URL(uri).protocol === "http:" && Provider.isLoopback(new URL(uri).hostname)
