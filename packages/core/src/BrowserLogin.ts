@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Deferred, Duration, Effect, Either, Exit, Layer, Redacted } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Layer, Redacted, type Scope } from "effect"
 import { Browser } from "./Browser.js"
 import { type CallbackRequest, type CallbackResponse, CallbackServer } from "./CallbackServer.js"
 import { authorizeUrl, isWrongState, start, validateCallback } from "./internal/authorize.js"
@@ -76,10 +76,8 @@ const html = (body: string): CallbackResponse => ({ status: 200, contentType: "t
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
-  options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, Requirements> =>
-  Effect.scoped(Effect.gen(function*() {
+export const obtain = Effect.fn("BrowserLogin.obtain")(
+  function*(options: Options = {}): Effect.fn.Return<TokenResponse, FlowError, Requirements | Scope.Scope> {
     const provider = yield* Provider
     const ui = yield* LoginUI
     const timeout = options.timeout ?? Duration.minutes(10)
@@ -142,7 +140,9 @@ export const obtain = (
           })
       })
     )
-  }))
+  },
+  Effect.scoped
+)
 
 /**
  * The browser flow as the login method.

@@ -84,78 +84,77 @@ const decode = <A, I>(schema: Schema.Schema<A, I>, what: string, response: RawRe
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
+export const obtain = Effect.fn("DeviceLogin.obtain")(function*(
   options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const provider = yield* Provider
-    const ui = yield* LoginUI
-    const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
-      send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
+): Effect.fn.Return<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> {
+  const provider = yield* Provider
+  const ui = yield* LoginUI
+  const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
+    send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
 
-    const started = yield* post("device code", provider.endpoints.deviceUserCode, { client_id: provider.clientId }, [])
-    if (started.status === 404) {
-      return yield* new LoginError({
-        reason: "DeviceLoginDisabled",
-        description: "device code sign-in is not enabled for this account. Turn on device code authorization for Codex " +
-          "in ChatGPT (Settings → Security; in a workspace, an admin may have to allow it), or sign in with the browser " +
-          "instead: subauth login --browser (or --paste on a machine without one)"
+  const started = yield* post("device code", provider.endpoints.deviceUserCode, { client_id: provider.clientId }, [])
+  if (started.status === 404) {
+    return yield* new LoginError({
+      reason: "DeviceLoginDisabled",
+      description: "device code sign-in is not enabled for this account. Turn on device code authorization for Codex " +
+        "in ChatGPT (Settings → Security; in a workspace, an admin may have to allow it), or sign in with the browser " +
+        "instead: subauth login --browser (or --paste on a machine without one)"
+    })
+  }
+  if (started.status < 200 || started.status >= 300) return yield* failed("requesting a device code", started)
+  const code = yield* decode(UserCodeResponse, "requesting a device code", started)
+  const userCode = code.user_code ?? code.usercode
+  if (userCode === undefined) {
+    return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+  }
+  const interval = Duration.seconds(Math.max(1, Math.min(60, Math.round(code.interval ?? 5))))
+  const now = yield* Clock.currentTimeMillis
+  const serverExpiry = Option.getOrUndefined(
+    Option.flatMap(Option.fromNullable(code.expires_at), (iso) => Option.map(DateTime.make(iso), DateTime.toEpochMillis))
+  )
+  const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
+  yield* ui.show({
+    _tag: "DeviceCode",
+    verificationUrl: provider.endpoints.deviceVerification,
+    userCode,
+    expiresAt: DateTime.unsafeMake(deadline)
+  })
+  yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
+
+  const poll = { device_auth_id: code.device_auth_id, user_code: userCode }
+  let failures = 0
+  while (true) {
+    const answer = yield* Effect.either(
+      post("device token", provider.endpoints.deviceToken, poll, [code.device_auth_id, userCode])
+    )
+    if (answer._tag === "Right" && answer.right.status >= 200 && answer.right.status < 300) {
+      const approved = yield* decode(ApprovedResponse, "polling for approval", answer.right)
+      return yield* TokenEndpoint.exchangeCode({
+        code: Redacted.make(approved.authorization_code),
+        redirectUri: provider.endpoints.deviceCallback,
+        verifier: Redacted.make(approved.code_verifier)
       })
     }
-    if (started.status < 200 || started.status >= 300) return yield* failed("requesting a device code", started)
-    const code = yield* decode(UserCodeResponse, "requesting a device code", started)
-    const userCode = code.user_code ?? code.usercode
-    if (userCode === undefined) {
-      return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+    const pending = answer._tag === "Right" && (answer.right.status === 403 || answer.right.status === 404)
+    const transient = answer._tag === "Left" || answer.right.status >= 500 || answer.right.status === 429
+    if (!pending && !transient && answer._tag === "Right") return yield* failed("polling for approval", answer.right)
+    failures = pending ? 0 : failures + 1
+    if (failures > MAX_POLL_FAILURES) {
+      return yield* new LoginError({
+        reason: "DeviceAuthFailed",
+        description: "the sign-in server kept failing while waiting for approval; check the connection and try again"
+      })
     }
-    const interval = Duration.seconds(Math.max(1, Math.min(60, Math.round(code.interval ?? 5))))
-    const now = yield* Clock.currentTimeMillis
-    const serverExpiry = Option.getOrUndefined(
-      Option.flatMap(Option.fromNullable(code.expires_at), (iso) => Option.map(DateTime.make(iso), DateTime.toEpochMillis))
-    )
-    const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
-    yield* ui.show({
-      _tag: "DeviceCode",
-      verificationUrl: provider.endpoints.deviceVerification,
-      userCode,
-      expiresAt: DateTime.unsafeMake(deadline)
-    })
-    yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
-
-    const poll = { device_auth_id: code.device_auth_id, user_code: userCode }
-    let failures = 0
-    while (true) {
-      const answer = yield* Effect.either(
-        post("device token", provider.endpoints.deviceToken, poll, [code.device_auth_id, userCode])
-      )
-      if (answer._tag === "Right" && answer.right.status >= 200 && answer.right.status < 300) {
-        const approved = yield* decode(ApprovedResponse, "polling for approval", answer.right)
-        return yield* TokenEndpoint.exchangeCode({
-          code: Redacted.make(approved.authorization_code),
-          redirectUri: provider.endpoints.deviceCallback,
-          verifier: Redacted.make(approved.code_verifier)
-        })
-      }
-      const pending = answer._tag === "Right" && (answer.right.status === 403 || answer.right.status === 404)
-      const transient = answer._tag === "Left" || answer.right.status >= 500 || answer.right.status === 429
-      if (!pending && !transient && answer._tag === "Right") return yield* failed("polling for approval", answer.right)
-      failures = pending ? 0 : failures + 1
-      if (failures > MAX_POLL_FAILURES) {
-        return yield* new LoginError({
-          reason: "DeviceAuthFailed",
-          description: "the sign-in server kept failing while waiting for approval; check the connection and try again"
-        })
-      }
-      const remaining = deadline - (yield* Clock.currentTimeMillis)
-      if (remaining <= 0) {
-        return yield* new LoginError({
-          reason: "DeviceCodeExpired",
-          description: "the device code expired before it was approved; run the sign-in again for a new code"
-        })
-      }
-      yield* Effect.sleep(Duration.min(interval, Duration.millis(remaining)))
+    const remaining = deadline - (yield* Clock.currentTimeMillis)
+    if (remaining <= 0) {
+      return yield* new LoginError({
+        reason: "DeviceCodeExpired",
+        description: "the device code expired before it was approved; run the sign-in again for a new code"
+      })
     }
-  })
+    yield* Effect.sleep(Duration.min(interval, Duration.millis(remaining)))
+  }
+})
 
 /**
  * @since 0.1.0

@@ -81,30 +81,29 @@ export interface Options {
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
+export const obtain = Effect.fn("PasteLogin.obtain")(function*(
   options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const provider = yield* Provider
-    const ui = yield* LoginUI
-    if (!ui.interactive) {
-      return yield* new LoginError({
-        reason: "NotInteractive",
-        description: "pasting needs a terminal; use --device on machines without one"
-      })
-    }
-    const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
-    const { pkce, state } = yield* start
-    const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
-    const opened = options.openBrowser === true ? yield* (yield* Browser).open(url) : false
-    yield* ui.show({ _tag: "AuthorizeUrl", url, method: "paste", opened })
-    const answer = yield* ui.ask(`Paste the address (${redirectUri}?code=…):`)
-    if (Option.isNone(answer)) {
-      return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
-    }
-    const code = yield* parsePastedRedirect(answer.value, state)
-    return yield* TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier })
-  })
+): Effect.fn.Return<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> {
+  const provider = yield* Provider
+  const ui = yield* LoginUI
+  if (!ui.interactive) {
+    return yield* new LoginError({
+      reason: "NotInteractive",
+      description: "pasting needs a terminal; use --device on machines without one"
+    })
+  }
+  const redirectUri = options.redirectUri ?? DEFAULT_REDIRECT_URI
+  const { pkce, state } = yield* start
+  const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
+  const opened = options.openBrowser === true ? yield* (yield* Browser).open(url) : false
+  yield* ui.show({ _tag: "AuthorizeUrl", url, method: "paste", opened })
+  const answer = yield* ui.ask(`Paste the address (${redirectUri}?code=…):`)
+  if (Option.isNone(answer)) {
+    return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
+  }
+  const code = yield* parsePastedRedirect(answer.value, state)
+  return yield* TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier })
+})
 
 /**
  * @since 0.1.0

@@ -189,15 +189,15 @@ const jsonRequest = (provider: ProviderInfo, url: string, body: unknown, options
  * @since 0.1.0
  * @category requests
  */
-export const refresh = (
-  params: {
-    readonly refreshToken: Redacted.Redacted<string>
-    readonly reason: RefreshReason
-    readonly profile: string
-  },
-  options: RequestOptions = {}
-): Effect.Effect<TokenResponse, ReauthRequired | TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const refresh = Effect.fn("TokenEndpoint.refresh")(
+  function*(
+    params: {
+      readonly refreshToken: Redacted.Redacted<string>
+      readonly reason: RefreshReason
+      readonly profile: string
+    },
+    options: RequestOptions = {}
+  ): Effect.fn.Return<TokenResponse, ReauthRequired | TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.refreshToken)]
     const request = jsonRequest(provider, provider.endpoints.token, {
@@ -211,7 +211,8 @@ export const refresh = (
       return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
     }
     return yield* decodeTokenResponse("token", response)
-  })
+  }
+)
 
 /**
  * Exchanges an authorization code: `POST {token}`, form-encoded
@@ -223,15 +224,15 @@ export const refresh = (
  * @since 0.1.0
  * @category requests
  */
-export const exchangeCode = (
-  params: {
-    readonly code: Redacted.Redacted<string>
-    readonly redirectUri: string
-    readonly verifier: Redacted.Redacted<string>
-  },
-  options: Pick<RequestOptions, "timeout"> = {}
-): Effect.Effect<TokenResponse, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
+  function*(
+    params: {
+      readonly code: Redacted.Redacted<string>
+      readonly redirectUri: string
+      readonly verifier: Redacted.Redacted<string>
+    },
+    options: Pick<RequestOptions, "timeout"> = {}
+  ): Effect.fn.Return<TokenResponse, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.code), Redacted.value(params.verifier)]
     const request = HttpClientRequest.post(provider.endpoints.token).pipe(
@@ -247,7 +248,8 @@ export const exchangeCode = (
     const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("token", response, secrets)
     return yield* decodeTokenResponse("token", response)
-  })
+  }
+)
 
 /**
  * Revokes a token: `POST {revoke}` with JSON `{token, token_type_hint, client_id}`
@@ -258,11 +260,11 @@ export const exchangeCode = (
  * @since 0.1.0
  * @category requests
  */
-export const revoke = (
-  params: { readonly token: Redacted.Redacted<string>; readonly hint: "refresh_token" | "access_token" },
-  options: RequestOptions = {}
-): Effect.Effect<void, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const revoke = Effect.fn("TokenEndpoint.revoke")(
+  function*(
+    params: { readonly token: Redacted.Redacted<string>; readonly hint: "refresh_token" | "access_token" },
+    options: RequestOptions = {}
+  ): Effect.fn.Return<void, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.token)]
     const body = params.hint === "refresh_token"
@@ -271,7 +273,8 @@ export const revoke = (
     const request = jsonRequest(provider, provider.endpoints.revoke, body, options)
     const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
-  })
+  }
+)
 
 /**
  * @since 0.1.0

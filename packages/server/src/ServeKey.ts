@@ -140,30 +140,29 @@ const readKeyFile = (path: string) =>
  * @since 0.1.0
  * @category constructors
  */
-export const resolve = (options: {
+export const resolve = Effect.fn("ServeKey.resolve")(function*(options: {
   readonly given: Option.Option<Redacted.Redacted<string>>
   readonly file: string
-}): Effect.Effect<Resolved, StartError, FileSystem.FileSystem | SecureRandom.SecureRandom> =>
-  Effect.gen(function*() {
-    if (Option.isSome(options.given)) return { key: yield* validate(options.given.value), source: "given" as const }
-    const stored = yield* readKeyFile(options.file)
-    if (Option.isSome(stored)) return { key: stored.value, source: "file" as const }
-    const fs = yield* FileSystem.FileSystem
-    yield* fs.makeDirectory(dirname(options.file), { recursive: true, mode: 0o700 }).pipe(
-      Effect.mapError(fileFailed(dirname(options.file), "create its directory"))
-    )
-    const key = yield* generate
-    const created = yield* fs.writeFileString(options.file, `${Redacted.value(key)}\n`, { flag: "wx", mode: 0o600 }).pipe(
-      Effect.as(true),
-      Effect.catchIf(isReason("AlreadyExists"), () => Effect.succeed(false)),
-      Effect.mapError(fileFailed(options.file, "write it"))
-    )
-    if (created) {
-      yield* Effect.logInfo(`generated a new API key for the proxy in ${options.file}`)
-      return { key, source: "generated" as const }
-    }
-    const theirs = yield* readKeyFile(options.file)
-    return Option.isSome(theirs)
-      ? { key: theirs.value, source: "file" as const }
-      : yield* new StartError({ reason: "KeyFileFailed", location: options.file, description: "it disappeared while being read" })
-  })
+}): Effect.fn.Return<Resolved, StartError, FileSystem.FileSystem | SecureRandom.SecureRandom> {
+  if (Option.isSome(options.given)) return { key: yield* validate(options.given.value), source: "given" as const }
+  const stored = yield* readKeyFile(options.file)
+  if (Option.isSome(stored)) return { key: stored.value, source: "file" as const }
+  const fs = yield* FileSystem.FileSystem
+  yield* fs.makeDirectory(dirname(options.file), { recursive: true, mode: 0o700 }).pipe(
+    Effect.mapError(fileFailed(dirname(options.file), "create its directory"))
+  )
+  const key = yield* generate
+  const created = yield* fs.writeFileString(options.file, `${Redacted.value(key)}\n`, { flag: "wx", mode: 0o600 }).pipe(
+    Effect.as(true),
+    Effect.catchIf(isReason("AlreadyExists"), () => Effect.succeed(false)),
+    Effect.mapError(fileFailed(options.file, "write it"))
+  )
+  if (created) {
+    yield* Effect.logInfo(`generated a new API key for the proxy in ${options.file}`)
+    return { key, source: "generated" as const }
+  }
+  const theirs = yield* readKeyFile(options.file)
+  return Option.isSome(theirs)
+    ? { key: theirs.value, source: "file" as const }
+    : yield* new StartError({ reason: "KeyFileFailed", location: options.file, description: "it disappeared while being read" })
+})
