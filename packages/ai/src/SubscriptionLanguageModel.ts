@@ -63,7 +63,7 @@ export type Settings = Omit<SubscriptionLLM.Request, "input" | "tools" | "toolCh
  * Settings for the requests made in an effect, over the layer's.
  *
  * @since 0.1.0
- * @category context
+ * @category tags
  */
 export class Config extends Context.Tag("@subauth/ai/SubscriptionLanguageModel/Config")<Config, Settings>() {}
 
@@ -71,7 +71,7 @@ export class Config extends Context.Tag("@subauth/ai/SubscriptionLanguageModel/C
  * Runs `effect` with these settings over the layer's (and any outer override).
  *
  * @since 0.1.0
- * @category configuration
+ * @category utils
  */
 export const withConfigOverride = (overrides: Settings) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(
@@ -103,7 +103,7 @@ const userContent = (part: Prompt.UserMessagePart): Effect.Effect<Record<string,
  * The backend's input items for a prompt.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const prepareInput = (prompt: Prompt.Prompt): Effect.Effect<Array<SubscriptionLLM.Item>, AiError.MalformedInput> =>
   Effect.gen(function*() {
@@ -172,7 +172,7 @@ const prepareTools = (options: LanguageModel.ProviderOptions) =>
  * The `SubscriptionLLM` request for `@effect/ai`'s provider options.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const makeRequest = (
   options: LanguageModel.ProviderOptions,
@@ -238,7 +238,7 @@ const parseParams = (method: string, call: SubscriptionLLM.ToolCall) =>
  * The response parts of a finished turn.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const partsOf = (result: SubscriptionLLM.Result): Effect.Effect<Array<Response.PartEncoded>, AiError.MalformedOutput> =>
   Effect.gen(function*() {
@@ -281,7 +281,7 @@ export const partsOf = (result: SubscriptionLLM.Result): Effect.Effect<Array<Res
  * function call, `finish` last.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const streamPartsOf = <E, R>(
   events: Stream.Stream<SubscriptionLLM.Event, E, R>

@@ -61,7 +61,7 @@ const obj = (o: Json | undefined, key: string): Json | undefined => (o !== undef
  * three non-empty base64url parts whose middle part is a JSON object.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decodePayload = (token: string): Option.Option<Json> => {
   const parts = token.split(".")
@@ -75,7 +75,7 @@ export const decodePayload = (token: string): Option.Option<Json> => {
  * The claims of an already decoded payload.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const fromPayload = (payload: Json): Claims => {
   const auth = obj(payload, AUTH_NAMESPACE)
@@ -105,7 +105,7 @@ export const fromPayload = (payload: Json): Claims => {
  * The claims of a JWT, without checking its signature; none if it is not a JWT.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decode = (token: string): Option.Option<Claims> => Option.map(decodePayload(token), fromPayload)
 
@@ -131,7 +131,7 @@ export interface Account {
  * is what the backend enforces), then the id token.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const account = (tokens: {
   readonly idToken: Option.Option<string>

@@ -44,7 +44,7 @@ const invalid = (description: string) => new LoginError({ reason: "InvalidInput"
  * The tokens of an `auth.json`'s text. Its content is never echoed in errors.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const fromCodexAuthJson = (text: string): Either.Either<TokenResponse, LoginError> => {
   const json = parseJson(text)

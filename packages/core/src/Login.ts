@@ -128,7 +128,7 @@ const revokeTokens = (tokens: TokenSet.TokenSet) =>
  * unless every step succeeds: a failed or refused login leaves the store as it was.
  *
  * @since 0.1.0
- * @category login
+ * @category utils
  */
 export const login = Effect.fn("Login.login")(function*(
   options: LoginOptions = {}
@@ -196,7 +196,7 @@ export interface LogoutResult {
  *
  * @see protocol.md §3.6 (fixture `revoke-request.json`)
  * @since 0.1.0
- * @category logout
+ * @category utils
  */
 export const logout = Effect.fn("Login.logout")(function*(
   options: { readonly profile?: string; readonly revoke?: boolean } = {}

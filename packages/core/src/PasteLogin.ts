@@ -42,7 +42,7 @@ const invalid = (description: string) => Either.left(new LoginError({ reason: "I
  * `expectedState`.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const parsePastedRedirect = (input: string, expectedState: string): Either.Either<string, LoginError> => {
   const pasted = input.trim()

@@ -164,7 +164,7 @@ const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): Provi
  * for other services' URLs (the Codex backend).
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const checkBaseUrl = (field: string, url: string, allowInsecureHttp: boolean): Effect.Effect<string, ProviderError> =>
   Effect.suspend(() => {

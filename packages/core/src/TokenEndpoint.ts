@@ -54,7 +54,7 @@ export const USER_AGENT = SUBAUTH_USER_AGENT
  * OAuth put it: `error.code` (object), `error` (string), then `code`.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const errorCodeOf = (body: unknown): string | undefined => {
   if (typeof body !== "object" || body === null) return undefined
@@ -73,7 +73,7 @@ export const errorCodeOf = (body: unknown): string | undefined => {
  * The human text of an error body: `error_description`, `error.message`, or `message`.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const errorDescriptionOf = (body: unknown): string | undefined => {
   if (typeof body !== "object" || body === null) return undefined
@@ -124,7 +124,7 @@ const transientOrError = (
  *
  * @see protocol.md §3.2
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const classifyRefreshFailure = (
   response: RawResponse,
@@ -150,7 +150,7 @@ export const classifyRefreshFailure = (
  * `InvalidResponse` naming the fields that were wrong, never their values.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decodeTokenResponse = (
   endpoint: string,
@@ -187,7 +187,7 @@ const jsonRequest = (provider: ProviderInfo, url: string, body: unknown, options
  *
  * @see protocol.md §3.1, §9 (fixture `refresh-request.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
 export const refresh = Effect.fn("TokenEndpoint.refresh")(
   function*(
@@ -222,7 +222,7 @@ export const refresh = Effect.fn("TokenEndpoint.refresh")(
  * @see RFC 6749 §4.1.3, RFC 7636 §4.5
  * @see protocol.md §1.5, §2 step 4, §9 (fixtures `browser-token-exchange.json`, `device-token-exchange.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
 export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
   function*(
@@ -258,7 +258,7 @@ export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
  * @see RFC 7009 §2.1
  * @see protocol.md §3.6 (fixture `revoke-request.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
 export const revoke = Effect.fn("TokenEndpoint.revoke")(
   function*(
@@ -292,7 +292,7 @@ export interface RetryOptions {
  * `attempts` times in all; every other error passes through at once.
  *
  * @since 0.1.0
- * @category combinators
+ * @category utils
  */
 export const retryTransient = (options: RetryOptions = {}) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

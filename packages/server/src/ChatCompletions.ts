@@ -269,7 +269,7 @@ const check = (holds: boolean, error: () => RequestError): Result<void> => (hold
  * Decodes a request body and translates it, or says what is wrong with it.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
@@ -397,7 +397,7 @@ export interface ChatCompletionChunk {
  * `usage` in Chat Completions' words (zeros when the backend sent none).
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const usageOf = (usage: SubscriptionLLM.Usage | undefined): Usage => ({
   prompt_tokens: usage?.inputTokens ?? 0,
@@ -417,7 +417,7 @@ const toolCallOf = (call: SubscriptionLLM.ToolCall): ToolCall => ({
  * The `chat.completion` of a finished turn.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const completionOf = (result: SubscriptionLLM.Result, meta: Meta): ChatCompletion => ({
   id: meta.id,
@@ -447,7 +447,7 @@ export const completionOf = (result: SubscriptionLLM.Result, meta: Meta): ChatCo
  * is one `data: {"error": …}` line, which OpenAI's SDKs raise as an error.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const encoder = (meta: Meta, options: { readonly includeUsage: boolean }): Sse.Encoder => {
   let model = meta.model

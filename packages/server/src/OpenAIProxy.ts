@@ -153,7 +153,7 @@ export const isLoopback: (host: string) => boolean = Provider.isLoopback
  * cannot travel in a header anywhere.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const checkExposure = (options: Pick<Options, "apiKey" | "host" | "port" | "network">): Either.Either<void, StartError> =>
   Either.gen(function*() {

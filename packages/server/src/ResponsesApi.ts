@@ -117,7 +117,7 @@ export interface Translated extends Translation {
  * `content`) become `message` items with content parts; other items pass.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const inputItem = (item: typeof Loose.Type, param: string): Result<CodexWire.Item> => {
   const type = item.type
@@ -163,7 +163,7 @@ const refuse = (holds: boolean, param: string, description: string): Result<void
  * Decodes a request body and translates it, or says what is wrong with it.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
@@ -269,7 +269,7 @@ export interface Response extends Echo {
  * `usage` in the Responses API's words (zeros when the backend sent none).
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const usageOf = (usage: SubscriptionLLM.Usage | undefined): Usage => ({
   input_tokens: usage?.inputTokens ?? 0,
@@ -299,7 +299,7 @@ const response = (
  * The `response` of a finished turn: its items as the backend finished them.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const responseOf = (result: SubscriptionLLM.Result, meta: Meta): Response =>
   response(meta, {
@@ -329,7 +329,7 @@ interface Open {
  * usage. A failure is a `response.failed` whose `response.error` says why.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const encoder = (meta: Meta): Sse.Encoder => {
   let sequence = 0

@@ -54,7 +54,7 @@ const visible = /^[\x21-\x7e]{1,512}$/
  * ASCII characters.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const validate = (key: Redacted.Redacted<string>): Either.Either<Redacted.Redacted<string>, StartError> =>
   visible.test(Redacted.value(key))
@@ -79,7 +79,7 @@ const digest = (text: string) => createHash("sha256").update(text, "utf8").diges
  * differ (both are hashed first, so their lengths do not leak either).
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const matches = (key: Redacted.Redacted<string>, presented: string): boolean =>
   timingSafeEqual(digest(Redacted.value(key)), digest(presented))
@@ -88,7 +88,7 @@ export const matches = (key: Redacted.Redacted<string>, presented: string): bool
  * The token of an `Authorization: Bearer <token>` header.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const bearer = (authorization: string | undefined): Option.Option<string> => {
   const m = authorization === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)

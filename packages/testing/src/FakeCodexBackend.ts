@@ -230,7 +230,7 @@ export const cut = (options: { readonly after?: number; readonly mode?: "close" 
  *
  * @see protocol.md §5.6, §9
  * @since 0.1.0
- * @category faults
+ * @category constructors
  */
 export const usageLimit = (options: {
   readonly resetsAt: number
