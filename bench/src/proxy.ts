@@ -94,7 +94,7 @@ export const run = async () => {
         "content-type": "application/json",
         authorization: `Bearer ${Redacted.value(tokens.accessToken)}`,
         "chatgpt-account-id": Option.getOrThrow(tokens.accountId),
-        originator: "codex_cli_rs"
+        originator: SubscriptionLLM.DEFAULT_ORIGINATOR
       },
       JSON.stringify(
         SubscriptionLLM.buildBody(request, { model: "gpt-5.5", reasoning: { effort: "medium" }, conversationId: "bench" }).body

@@ -40,7 +40,7 @@ export const run = async () => {
         "content-type": "application/json",
         authorization: `Bearer ${Redacted.value(tokens.accessToken)}`,
         "chatgpt-account-id": Option.getOrThrow(tokens.accountId),
-        originator: "codex_cli_rs",
+        originator: SubscriptionLLM.DEFAULT_ORIGINATOR,
         "user-agent": "bench"
       }
       // The baseline: fetch, read until the first delta line, stop.

@@ -23,7 +23,7 @@ import * as AiModel from "@effect/ai/Model"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Tool from "@effect/ai/Tool"
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Context, Effect, Encoding, Layer, Option, Schema, Stream } from "effect"
 
 declare module "@effect/ai/Prompt" {
@@ -63,7 +63,7 @@ export type Settings = Omit<SubscriptionLLM.Request, "input" | "tools" | "toolCh
  * Settings for the requests made in an effect, over the layer's.
  *
  * @since 0.1.0
- * @category context
+ * @category tags
  */
 export class Config extends Context.Tag("@subauth/ai/SubscriptionLanguageModel/Config")<Config, Settings>() {}
 
@@ -71,7 +71,7 @@ export class Config extends Context.Tag("@subauth/ai/SubscriptionLanguageModel/C
  * Runs `effect` with these settings over the layer's (and any outer override).
  *
  * @since 0.1.0
- * @category configuration
+ * @category utils
  */
 export const withConfigOverride = (overrides: Settings) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(
@@ -103,7 +103,7 @@ const userContent = (part: Prompt.UserMessagePart): Effect.Effect<Record<string,
  * The backend's input items for a prompt.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const prepareInput = (prompt: Prompt.Prompt): Effect.Effect<Array<SubscriptionLLM.Item>, AiError.MalformedInput> =>
   Effect.gen(function*() {
@@ -172,7 +172,7 @@ const prepareTools = (options: LanguageModel.ProviderOptions) =>
  * The `SubscriptionLLM` request for `@effect/ai`'s provider options.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const makeRequest = (
   options: LanguageModel.ProviderOptions,
@@ -210,7 +210,7 @@ const usageOf = (usage: SubscriptionLLM.Usage | undefined): typeof Response.Usag
   ...(usage !== undefined ? { reasoningTokens: usage.reasoningTokens, cachedInputTokens: usage.cachedInputTokens } : {})
 })
 
-const MessageItem = Schema.decodeUnknownOption(SubscriptionLLM.MessageItem)
+const MessageItem = Schema.decodeUnknownOption(CodexWire.MessageItem)
 const ReasoningItem = Schema.decodeUnknownOption(Schema.Struct({
   type: Schema.Literal("reasoning"),
   id: Schema.optional(Schema.String),
@@ -238,7 +238,7 @@ const parseParams = (method: string, call: SubscriptionLLM.ToolCall) =>
  * The response parts of a finished turn.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const partsOf = (result: SubscriptionLLM.Result): Effect.Effect<Array<Response.PartEncoded>, AiError.MalformedOutput> =>
   Effect.gen(function*() {
@@ -281,7 +281,7 @@ export const partsOf = (result: SubscriptionLLM.Result): Effect.Effect<Array<Res
  * function call, `finish` last.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const streamPartsOf = <E, R>(
   events: Stream.Stream<SubscriptionLLM.Event, E, R>
@@ -319,12 +319,10 @@ export const streamPartsOf = <E, R>(
             const id = typeof event.item.id === "string" ? event.item.id : "text"
             if (openText.delete(id)) return Effect.succeed([{ type: "text-end", id }])
             // No deltas came (the minimal stream): the whole text at once.
-            const text = message.value.content.map((p) => (p.type === "output_text" ? p.text ?? "" : "")).join("")
-            return Effect.succeed(
-              message.value.role === "assistant"
-                ? [{ type: "text-start", id }, { type: "text-delta", id, delta: text }, { type: "text-end", id }]
-                : []
-            )
+            return Effect.succeed(Option.match(CodexWire.assistantText(event.item), {
+              onNone: (): Array<Response.StreamPartEncoded> => [],
+              onSome: (text) => [{ type: "text-start", id }, { type: "text-delta", id, delta: text }, { type: "text-end", id }]
+            }))
           }
           const reasoning = ReasoningItem(event.item)
           if (Option.isSome(reasoning)) {

@@ -7,7 +7,7 @@
  */
 import { assert, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { TokenSet, TokenStore } from "@subauth/core"
+import { TokenSet } from "@subauth/core"
 import * as TokenStoreSuite from "@subauth/testing/TokenStoreSuite"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
 import * as SqlTokenStore from "../src/SqlTokenStore.js"

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Audit from "../src/Audit.js"
 import * as BrokerDatabase from "../src/BrokerDatabase.js"
+import type { DatabaseError } from "../src/BrokerError.js"
 import * as KeyWrap from "../src/KeyWrap.js"
 import type * as MasterKey from "../src/MasterKey.js"
 import * as Tenants from "../src/Tenants.js"
@@ -69,7 +70,7 @@ export const freshLocation = (engine: Engine) =>
     : Effect.map(freshPostgres, (url): BrokerDatabase.Location => ({ _tag: "Postgres", url: Redacted.make(url) }))
 
 /** A fresh database of the engine, migrated. */
-export const database = (engine: Engine): Layer.Layer<SqlClient.SqlClient, BrokerDatabase.DatabaseError> =>
+export const database = (engine: Engine): Layer.Layer<SqlClient.SqlClient, DatabaseError> =>
   Layer.unwrapScoped(Effect.map(freshLocation(engine), (location) =>
     BrokerDatabase.layer(location).pipe(Layer.tap((context) => Effect.provide(BrokerDatabase.migrate, context)))))
 

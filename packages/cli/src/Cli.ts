@@ -193,7 +193,7 @@ const root = Command.make("subauth").pipe(
  * The `subauth` command, ready to run.
  *
  * @since 0.1.0
- * @category commands
+ * @category constructors
  */
 export const command = root
 
@@ -208,7 +208,7 @@ const ansi = /\x1b\[[0-9;]*m/g
  * by @effect/cli, without colour unless `Settings.color`.
  *
  * @since 0.1.0
- * @category running
+ * @category utils
  */
 export const main = (
   argv: ReadonlyArray<string>,

@@ -15,14 +15,14 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Deferred, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Layer, Redacted, type Scope } from "effect"
 import { Browser } from "./Browser.js"
 import { type CallbackRequest, type CallbackResponse, CallbackServer } from "./CallbackServer.js"
-import { authorizeUrl, start } from "./internal/authorize.js"
+import { authorizeUrl, isWrongState, start, validateCallback } from "./internal/authorize.js"
 import { errorPage, successPage } from "./internal/pages.js"
 import type { FlowError } from "./Login.js"
 import { layerFlow, type LoginFlow } from "./Login.js"
-import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginError } from "./LoginError.js"
 import { LoginUI, waiting } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
 import type * as SecureRandom from "./SecureRandom.js"
@@ -76,10 +76,8 @@ const html = (body: string): CallbackResponse => ({ status: 200, contentType: "t
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
-  options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, Requirements> =>
-  Effect.scoped(Effect.gen(function*() {
+export const obtain = Effect.fn("BrowserLogin.obtain")(
+  function*(options: Options = {}): Effect.fn.Return<TokenResponse, FlowError, Requirements | Scope.Scope> {
     const provider = yield* Provider
     const ui = yield* LoginUI
     const timeout = options.timeout ?? Duration.minutes(10)
@@ -103,25 +101,15 @@ export const obtain = (
           )
         }
         if (request.path !== "/auth/callback") return text(404, "Not Found")
-        if (request.query.get("state") !== state) {
+        const checked = validateCallback(request.query, state)
+        if (Either.isLeft(checked) && isWrongState(checked.left)) {
           wrongState += 1
           return text(400, "State mismatch")
         }
         if (exchanging) return text(409, "Sign-in already in progress")
         exchanging = true
-        const error = request.query.get("error")
-        if (error !== null) {
-          const failure = fromAuthorizationError(error, request.query.get("error_description") ?? undefined)
-          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
-        }
-        const code = request.query.get("code")
-        if (code === null || code === "") {
-          const failure = new LoginError({
-            reason: "MissingCode",
-            description: "the sign-in redirect carried no authorization code; try again"
-          })
-          return yield* finish(Exit.fail(failure), html(errorPage(failure.message)))
-        }
+        if (Either.isLeft(checked)) return yield* finish(Exit.fail(checked.left), html(errorPage(checked.left.message)))
+        const code = checked.right
         const exit = yield* Effect.exit(
           TokenEndpoint.exchangeCode({ code: Redacted.make(code), redirectUri, verifier: pkce.verifier }).pipe(
             Effect.provide(context)
@@ -152,7 +140,9 @@ export const obtain = (
           })
       })
     )
-  }))
+  },
+  Effect.scoped
+)
 
 /**
  * The browser flow as the login method.

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Encoding, Either, Option } from "effect"
+import { parseJson } from "./internal/json.js"
 
 /**
  * @since 0.1.0
@@ -60,26 +61,21 @@ const obj = (o: Json | undefined, key: string): Json | undefined => (o !== undef
  * three non-empty base64url parts whose middle part is a JSON object.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decodePayload = (token: string): Option.Option<Json> => {
   const parts = token.split(".")
   if (parts.length !== 3 || parts.some((p) => p.length === 0)) return Option.none()
   const decoded = Encoding.decodeBase64UrlString(parts[1]!)
   if (Either.isLeft(decoded)) return Option.none()
-  try {
-    const json: unknown = JSON.parse(decoded.right)
-    return isObject(json) ? Option.some(json) : Option.none()
-  } catch {
-    return Option.none()
-  }
+  return Option.filter(parseJson(decoded.right), isObject)
 }
 
 /**
  * The claims of an already decoded payload.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const fromPayload = (payload: Json): Claims => {
   const auth = obj(payload, AUTH_NAMESPACE)
@@ -109,7 +105,7 @@ export const fromPayload = (payload: Json): Claims => {
  * The claims of a JWT, without checking its signature; none if it is not a JWT.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decode = (token: string): Option.Option<Claims> => Option.map(decodePayload(token), fromPayload)
 
@@ -135,7 +131,7 @@ export interface Account {
  * is what the backend enforces), then the id token.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const account = (tokens: {
   readonly idToken: Option.Option<string>

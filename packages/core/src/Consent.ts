@@ -111,33 +111,31 @@ export const layer: Layer.Layer<Consent, never, KeyValueStore.KeyValueStore | Lo
         Effect.orElseSucceed(() => Option.none<ConsentRecord>())
       )
 
-    const accept = (profile: string, how: ConsentRecord["how"]) =>
-      Effect.gen(function*() {
-        const record = new ConsentRecord({ profile, version: VERSION, textSha256: hash, acceptedAt: yield* DateTime.now, how })
-        yield* records.set(key(profile), record).pipe(
-          Effect.catchAll((error) => ui.show({ _tag: "Warning", text: `the consent record could not be saved: ${error.message}` }))
-        )
-        return record
-      })
+    const accept = Effect.fn("Consent.accept")(function*(profile: string, how: ConsentRecord["how"]) {
+      const record = new ConsentRecord({ profile, version: VERSION, textSha256: hash, acceptedAt: yield* DateTime.now, how })
+      yield* records.set(key(profile), record).pipe(
+        Effect.catchAll((error) => ui.show({ _tag: "Warning", text: `the consent record could not be saved: ${error.message}` }))
+      )
+      return record
+    })
 
-    const ensure = (profile: string, options: EnsureOptions = {}) =>
-      Effect.gen(function*() {
-        yield* ui.show({ _tag: "Notice", text: NOTICE })
-        const existing = yield* get(profile)
-        if (Option.isNone(existing) || options.verbose === true) yield* ui.show({ _tag: "Disclaimer", text: DISCLAIMER })
-        if (Option.isSome(existing)) return existing.value
-        if (options.acceptTerms === true) return yield* accept(profile, "flag")
-        if (!ui.interactive) {
-          return yield* new LoginError({
-            reason: "ConsentRequired",
-            description:
-              "consent is needed before the first sign-in and there is no terminal to ask it on; read the notice above and run again with --accept-terms (or acceptTerms: true)"
-          })
-        }
-        const answer = yield* ui.ask("Continue and accept? [y/N]")
-        if (Option.isSome(answer) && /^\s*y(es)?\s*$/i.test(answer.value)) return yield* accept(profile, "prompt")
-        return yield* new LoginError({ reason: "ConsentDeclined", description: "sign-in cancelled: the terms were not accepted" })
-      })
+    const ensure = Effect.fn("Consent.ensure")(function*(profile: string, options: EnsureOptions = {}) {
+      yield* ui.show({ _tag: "Notice", text: NOTICE })
+      const existing = yield* get(profile)
+      if (Option.isNone(existing) || options.verbose === true) yield* ui.show({ _tag: "Disclaimer", text: DISCLAIMER })
+      if (Option.isSome(existing)) return existing.value
+      if (options.acceptTerms === true) return yield* accept(profile, "flag")
+      if (!ui.interactive) {
+        return yield* new LoginError({
+          reason: "ConsentRequired",
+          description:
+            "consent is needed before the first sign-in and there is no terminal to ask it on; read the notice above and run again with --accept-terms (or acceptTerms: true)"
+        })
+      }
+      const answer = yield* ui.ask("Continue and accept? [y/N]")
+      if (Option.isSome(answer) && /^\s*y(es)?\s*$/i.test(answer.value)) return yield* accept(profile, "prompt")
+      return yield* new LoginError({ reason: "ConsentDeclined", description: "sign-in cancelled: the terms were not accepted" })
+    })
 
     return { ensure, get }
   })

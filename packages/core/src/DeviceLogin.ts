@@ -233,45 +233,44 @@ export const exchange = (
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
+export const obtain = Effect.fn("DeviceLogin.obtain")(function*(
   options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const ui = yield* LoginUI
-    const code = yield* requestCode
-    const now = yield* Clock.currentTimeMillis
-    const serverExpiry = Option.getOrUndefined(Option.map(code.expiresAt, DateTime.toEpochMillis))
-    const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
-    yield* ui.show({
-      _tag: "DeviceCode",
-      verificationUrl: code.verificationUrl,
-      userCode: code.userCode,
-      expiresAt: DateTime.unsafeMake(deadline)
-    })
-    yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
-
-    let failures = 0
-    while (true) {
-      const answer = yield* Effect.either(pollOnce(code))
-      if (answer._tag === "Right" && answer.right._tag === "Approved") return yield* exchange(answer.right)
-      if (answer._tag === "Left" && answer.left._tag !== "TransportError") return yield* answer.left
-      failures = answer._tag === "Right" ? 0 : failures + 1
-      if (failures > MAX_POLL_FAILURES) {
-        return yield* new LoginError({
-          reason: "DeviceAuthFailed",
-          description: "the sign-in server kept failing while waiting for approval; check the connection and try again"
-        })
-      }
-      const remaining = deadline - (yield* Clock.currentTimeMillis)
-      if (remaining <= 0) {
-        return yield* new LoginError({
-          reason: "DeviceCodeExpired",
-          description: "the device code expired before it was approved; run the sign-in again for a new code"
-        })
-      }
-      yield* Effect.sleep(Duration.min(code.interval, Duration.millis(remaining)))
-    }
+): Effect.fn.Return<TokenResponse, FlowError, LoginUI | Provider | HttpClient.HttpClient> {
+  const ui = yield* LoginUI
+  const code = yield* requestCode
+  const now = yield* Clock.currentTimeMillis
+  const serverExpiry = Option.getOrUndefined(Option.map(code.expiresAt, DateTime.toEpochMillis))
+  const deadline = Math.min(now + Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT), serverExpiry ?? Infinity)
+  yield* ui.show({
+    _tag: "DeviceCode",
+    verificationUrl: code.verificationUrl,
+    userCode: code.userCode,
+    expiresAt: DateTime.unsafeMake(deadline)
   })
+  yield* ui.show({ _tag: "Waiting", what: "approval of the code", deadline: DateTime.unsafeMake(deadline) })
+
+  let failures = 0
+  while (true) {
+    const answer = yield* Effect.either(pollOnce(code))
+    if (answer._tag === "Right" && answer.right._tag === "Approved") return yield* exchange(answer.right)
+    if (answer._tag === "Left" && answer.left._tag !== "TransportError") return yield* answer.left
+    failures = answer._tag === "Right" ? 0 : failures + 1
+    if (failures > MAX_POLL_FAILURES) {
+      return yield* new LoginError({
+        reason: "DeviceAuthFailed",
+        description: "the sign-in server kept failing while waiting for approval; check the connection and try again"
+      })
+    }
+    const remaining = deadline - (yield* Clock.currentTimeMillis)
+    if (remaining <= 0) {
+      return yield* new LoginError({
+        reason: "DeviceCodeExpired",
+        description: "the device code expired before it was approved; run the sign-in again for a new code"
+      })
+    }
+    yield* Effect.sleep(Duration.min(code.interval, Duration.millis(remaining)))
+  }
+})
 
 /**
  * @since 0.1.0

@@ -15,7 +15,9 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import * as jose from "jose"
 import * as Claims from "./Claims.js"
+import { reveal } from "./internal/secret.js"
 import { Provider } from "./Provider.js"
+import type { Secret } from "./TokenSet.js"
 
 /**
  * @since 0.1.0
@@ -66,12 +68,24 @@ export interface VerifyOptions {
 }
 
 /**
+ * The tokens of a sign-in to verify: redacted, as the login flows yield them,
+ * or plain.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tokens {
+  readonly idToken: Secret | undefined
+  readonly accessToken: Secret
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */
 export class IdTokenVerifier extends Context.Tag("@subauth/core/IdTokenVerifier")<IdTokenVerifier, {
   readonly verify: (
-    tokens: { readonly idToken: string | undefined; readonly accessToken: string },
+    tokens: Tokens,
     options?: VerifyOptions
   ) => Effect.Effect<VerifiedAccount, ClaimsError>
 }>() {}
@@ -129,42 +143,40 @@ export const layer = (
         cooldownDuration: 30_000,
         cacheMaxAge: 10 * 60_000
       })
-      const verify = (
-        tokens: { readonly idToken: string | undefined; readonly accessToken: string },
-        verifyOptions: VerifyOptions = {}
-      ) =>
-        Effect.gen(function*() {
-          const { idToken, accessToken } = tokens
-          if (idToken === undefined) {
-            return verifyOptions.idTokenOptional === true
-              ? { ...Claims.account({ idToken: Option.none(), accessToken }), verified: false }
-              : yield* fail("MissingIdToken", "the token answer has no id token")
-          }
-          const now = yield* Clock.currentTimeMillis
-          const exp = Option.flatMap(Claims.decode(idToken), (c) => c.exp)
-          // An accepted expired token is checked as of one second before it expired.
-          const at = verifyOptions.allowExpired === true && Option.isSome(exp)
-            ? Math.min(now, exp.value * 1000 - 1000)
-            : now
-          yield* Effect.tryPromise({
-            try: () =>
-              jose.jwtVerify(idToken, keys, {
-                issuer: provider.issuer,
-                audience: provider.clientId,
-                algorithms: ["RS256", "ES256", "EdDSA"],
-                clockTolerance: tolerance,
-                currentDate: new Date(at),
-                requiredClaims: ["exp", "iat"]
-              }),
-            catch: classify
-          })
-          // The id token is now trusted; Claims.account reads the account, email and user from it first.
-          const account = Claims.account({ idToken: Option.some(idToken), accessToken })
-          if (!accessAccountMatches(account, accessToken)) {
-            return yield* fail("AccountMismatch", "the access token belongs to another account than the id token")
-          }
-          return { ...account, verified: true }
+      const verify = Effect.fn("IdTokenVerifier.verify")(function*(tokens: Tokens, verifyOptions: VerifyOptions = {}) {
+        // jose and the claims need the values: this is where the tokens are read.
+        const idToken = tokens.idToken === undefined ? undefined : reveal(tokens.idToken)
+        const accessToken = reveal(tokens.accessToken)
+        if (idToken === undefined) {
+          return verifyOptions.idTokenOptional === true
+            ? { ...Claims.account({ idToken: Option.none(), accessToken }), verified: false }
+            : yield* fail("MissingIdToken", "the token answer has no id token")
+        }
+        const now = yield* Clock.currentTimeMillis
+        const exp = Option.flatMap(Claims.decode(idToken), (c) => c.exp)
+        // An accepted expired token is checked as of one second before it expired.
+        const at = verifyOptions.allowExpired === true && Option.isSome(exp)
+          ? Math.min(now, exp.value * 1000 - 1000)
+          : now
+        yield* Effect.tryPromise({
+          try: () =>
+            jose.jwtVerify(idToken, keys, {
+              issuer: provider.issuer,
+              audience: provider.clientId,
+              algorithms: ["RS256", "ES256", "EdDSA"],
+              clockTolerance: tolerance,
+              currentDate: new Date(at),
+              requiredClaims: ["exp", "iat"]
+            }),
+          catch: classify
         })
+        // The id token is now trusted; Claims.account reads the account, email and user from it first.
+        const account = Claims.account({ idToken: Option.some(idToken), accessToken })
+        if (!accessAccountMatches(account, accessToken)) {
+          return yield* fail("AccountMismatch", "the access token belongs to another account than the id token")
+        }
+        return { ...account, verified: true }
+      })
       return { verify }
     })
   )
@@ -177,12 +189,13 @@ export const layer = (
  * @category layers
  */
 export const layerWithoutVerification: Layer.Layer<IdTokenVerifier> = Layer.succeed(IdTokenVerifier, {
-  verify: ({ accessToken, idToken }) =>
-    Effect.gen(function*() {
-      const account = Claims.account({ idToken: Option.fromNullable(idToken), accessToken })
-      if (!accessAccountMatches(account, accessToken)) {
-        return yield* fail("AccountMismatch", "the access token belongs to another account than the id token")
-      }
-      return { ...account, verified: false }
-    })
+  verify: Effect.fn("IdTokenVerifier.verify")(function*(tokens: Tokens) {
+    const accessToken = reveal(tokens.accessToken)
+    const idToken = tokens.idToken === undefined ? undefined : reveal(tokens.idToken)
+    const account = Claims.account({ idToken: Option.fromNullable(idToken), accessToken })
+    if (!accessAccountMatches(account, accessToken)) {
+      return yield* fail("AccountMismatch", "the access token belongs to another account than the id token")
+    }
+    return { ...account, verified: false }
+  })
 })

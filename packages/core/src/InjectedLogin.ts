@@ -12,14 +12,16 @@
  * @since 0.1.0
  */
 import { FileSystem } from "@effect/platform"
-import { Effect, Either, Layer, Redacted, Schema } from "effect"
+import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { parseJson } from "./internal/json.js"
 import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import type { TokenResponse } from "./TokenSet.js"
 
 /**
  * The part of the Codex CLI's `auth.json` that holds a ChatGPT login
- * (fixture `auth-json-written-by-login.json`). Other fields are ignored.
+ * (fixture `auth-json-written-by-login.json`), tokens redacted as they are
+ * decoded. Other fields are ignored.
  *
  * @since 0.1.0
  * @category schemas
@@ -28,9 +30,9 @@ export const CodexAuthJson = Schema.Struct({
   auth_mode: Schema.optional(Schema.NullOr(Schema.String)),
   OPENAI_API_KEY: Schema.optional(Schema.NullOr(Schema.String)),
   tokens: Schema.optional(Schema.NullOr(Schema.Struct({
-    id_token: Schema.NonEmptyString,
-    access_token: Schema.NonEmptyString,
-    refresh_token: Schema.NonEmptyString,
+    id_token: Schema.Redacted(Schema.NonEmptyString),
+    access_token: Schema.Redacted(Schema.NonEmptyString),
+    refresh_token: Schema.Redacted(Schema.NonEmptyString),
     account_id: Schema.optional(Schema.NullOr(Schema.String))
   }))),
   last_refresh: Schema.optional(Schema.NullOr(Schema.String))
@@ -42,16 +44,12 @@ const invalid = (description: string) => new LoginError({ reason: "InvalidInput"
  * The tokens of an `auth.json`'s text. Its content is never echoed in errors.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const fromCodexAuthJson = (text: string): Either.Either<TokenResponse, LoginError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return Either.left(invalid("the auth.json is not valid JSON"))
-  }
-  return Schema.decodeUnknownEither(CodexAuthJson)(json).pipe(
+  const json = parseJson(text)
+  if (Option.isNone(json)) return Either.left(invalid("the auth.json is not valid JSON"))
+  return Schema.decodeUnknownEither(CodexAuthJson)(json.value).pipe(
     Either.mapLeft(() => invalid("the auth.json does not have the Codex CLI's format (tokens.id_token, access_token, refresh_token)")),
     Either.flatMap((auth) =>
       auth.tokens === undefined || auth.tokens === null
@@ -74,16 +72,15 @@ export const fromCodexAuthJson = (text: string): Either.Either<TokenResponse, Lo
 export const layer = (tokens: InjectedTokens): Layer.Layer<LoginFlow> =>
   layerFlow(
     "injected",
-    Effect.suspend(() => {
-      const access = Redacted.value(tokens.accessToken)
-      if (access.trim() === "") return Effect.fail(invalid("the access token is empty"))
-      const response: TokenResponse = {
-        access_token: access,
-        ...(tokens.refreshToken !== undefined ? { refresh_token: Redacted.value(tokens.refreshToken) } : {}),
-        ...(tokens.idToken !== undefined ? { id_token: Redacted.value(tokens.idToken) } : {})
-      }
-      return Effect.succeed(response)
-    })
+    Effect.suspend(() =>
+      Redacted.value(tokens.accessToken).trim() === ""
+        ? Effect.fail(invalid("the access token is empty"))
+        : Effect.succeed<TokenResponse>({
+          access_token: tokens.accessToken,
+          ...(tokens.refreshToken !== undefined ? { refresh_token: tokens.refreshToken } : {}),
+          ...(tokens.idToken !== undefined ? { id_token: tokens.idToken } : {})
+        })
+    )
   )
 
 /**

@@ -128,53 +128,52 @@ const revokeTokens = (tokens: TokenSet.TokenSet) =>
  * unless every step succeeds: a failed or refused login leaves the store as it was.
  *
  * @since 0.1.0
- * @category login
+ * @category utils
  */
-export const login = (
+export const login = Effect.fn("Login.login")(function*(
   options: LoginOptions = {}
-): Effect.Effect<
+): Effect.fn.Return<
   LoginResult,
   Error,
   LoginFlow | Consent | IdTokenVerifier | TokenStore | Provider | HttpClient.HttpClient
-> =>
-  Effect.gen(function*() {
-    const profile = yield* validateProfile(options.profile ?? DEFAULT_PROFILE)
-    const flow = yield* LoginFlow
-    const consent = yield* (yield* Consent).ensure(profile, {
-      ...(options.acceptTerms !== undefined ? { acceptTerms: options.acceptTerms } : {}),
-      ...(options.verbose !== undefined ? { verbose: options.verbose } : {})
-    })
-    const { method, response } = yield* flow.obtain
-    const account = yield* (yield* IdTokenVerifier).verify(
-      { idToken: response.id_token, accessToken: response.access_token },
-      method === "injected" ? { allowExpired: true, idTokenOptional: true } : {}
-    )
-    const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
-    const tokens = new TokenSet.TokenSet({
-      ...TokenSet.fromResponse(response, now),
-      accountId: account.accountId,
-      planType: account.planType,
-      email: account.email,
-      userId: account.userId,
-      claimsVerified: account.verified
-    })
-    const store = yield* TokenStore
-    const previous = yield* store.withLock(profile, Effect.zipLeft(store.get(profile), store.set(profile, tokens)))
-    yield* Effect.logInfo(`signed in with the ${method} flow`).pipe(Effect.annotateLogs({ profile }))
-
-    let replaced: LoginResult["replaced"] = "nothing"
-    if (Option.isSome(previous) && !TokenSet.sameRefreshToken(previous.value, tokens)) {
-      replaced = options.revokeReplaced === false
-        ? "kept"
-        : yield* revokeTokens(previous.value).pipe(
-          Effect.as("revoked" as const),
-          Effect.catchAll((error) =>
-            Effect.as(Effect.logWarning(`the replaced tokens could not be revoked: ${error.message}`), "revoke-failed" as const)
-          )
-        )
-    }
-    return { profile, method, tokens, consent, replaced }
+> {
+  const profile = yield* validateProfile(options.profile ?? DEFAULT_PROFILE)
+  const flow = yield* LoginFlow
+  const consent = yield* (yield* Consent).ensure(profile, {
+    ...(options.acceptTerms !== undefined ? { acceptTerms: options.acceptTerms } : {}),
+    ...(options.verbose !== undefined ? { verbose: options.verbose } : {})
   })
+  const { method, response } = yield* flow.obtain
+  const account = yield* (yield* IdTokenVerifier).verify(
+    { idToken: response.id_token, accessToken: response.access_token },
+    method === "injected" ? { allowExpired: true, idTokenOptional: true } : {}
+  )
+  const now = DateTime.unsafeMake(yield* Clock.currentTimeMillis)
+  const tokens = new TokenSet.TokenSet({
+    ...TokenSet.fromResponse(response, now),
+    accountId: account.accountId,
+    planType: account.planType,
+    email: account.email,
+    userId: account.userId,
+    claimsVerified: account.verified
+  })
+  const store = yield* TokenStore
+  const previous = yield* store.withLock(profile, Effect.zipLeft(store.get(profile), store.set(profile, tokens)))
+  yield* Effect.logInfo(`signed in with the ${method} flow`).pipe(Effect.annotateLogs({ profile }))
+
+  let replaced: LoginResult["replaced"] = "nothing"
+  if (Option.isSome(previous) && !TokenSet.sameRefreshToken(previous.value, tokens)) {
+    replaced = options.revokeReplaced === false
+      ? "kept"
+      : yield* revokeTokens(previous.value).pipe(
+        Effect.as("revoked" as const),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logWarning(`the replaced tokens could not be revoked: ${error.message}`), "revoke-failed" as const)
+        )
+      )
+  }
+  return { profile, method, tokens, consent, replaced }
+})
 
 /**
  * @since 0.1.0
@@ -197,26 +196,25 @@ export interface LogoutResult {
  *
  * @see protocol.md §3.6 (fixture `revoke-request.json`)
  * @since 0.1.0
- * @category logout
+ * @category utils
  */
-export const logout = (
+export const logout = Effect.fn("Login.logout")(function*(
   options: { readonly profile?: string; readonly revoke?: boolean } = {}
-): Effect.Effect<LogoutResult, TokenStoreError, TokenStore | Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const profile = options.profile ?? DEFAULT_PROFILE
-    const store = yield* TokenStore
-    const tokens = yield* store.get(profile)
-    if (Option.isNone(tokens)) return { profile, signedIn: false, revoke: "skipped" as const }
-    const outcome = options.revoke === false
-      ? { revoke: "skipped" as const }
-      : yield* revokeTokens(tokens.value).pipe(
-        Effect.as({ revoke: "revoked" as const }),
-        Effect.catchAll((error) => Effect.succeed({ revoke: "failed" as const, revokeError: error.message }))
-      )
-    yield* store.withLock(profile, store.remove(profile))
-    yield* Effect.logInfo(`signed out; revocation ${outcome.revoke}`).pipe(Effect.annotateLogs({ profile }))
-    return { profile, signedIn: true, ...outcome }
-  })
+): Effect.fn.Return<LogoutResult, TokenStoreError, TokenStore | Provider | HttpClient.HttpClient> {
+  const profile = options.profile ?? DEFAULT_PROFILE
+  const store = yield* TokenStore
+  const tokens = yield* store.get(profile)
+  if (Option.isNone(tokens)) return { profile, signedIn: false, revoke: "skipped" as const }
+  const outcome = options.revoke === false
+    ? { revoke: "skipped" as const }
+    : yield* revokeTokens(tokens.value).pipe(
+      Effect.as({ revoke: "revoked" as const }),
+      Effect.catchAll((error) => Effect.succeed({ revoke: "failed" as const, revokeError: error.message }))
+    )
+  yield* store.withLock(profile, store.remove(profile))
+  yield* Effect.logInfo(`signed out; revocation ${outcome.revoke}`).pipe(Effect.annotateLogs({ profile }))
+  return { profile, signedIn: true, ...outcome }
+})
 
 /**
  * The tokens a program injects (`InjectedLogin`): access token required.

@@ -57,7 +57,7 @@ const timeLeft = (deadline: DateTime.Utc, now: DateTime.Utc): string => {
  * The plain-text rendering of an event, as of `now`.
  *
  * @since 0.1.0
- * @category formatting
+ * @category utils
  */
 export const format = (event: LoginEvent, now: DateTime.Utc): string => {
   switch (event._tag) {

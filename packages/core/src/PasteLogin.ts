@@ -11,10 +11,10 @@
 import type { HttpClient } from "@effect/platform"
 import { Effect, Either, Layer, Option, Redacted } from "effect"
 import { Browser } from "./Browser.js"
-import { authorizeUrl, start } from "./internal/authorize.js"
+import { authorizeUrl, start, validateCallback } from "./internal/authorize.js"
 import type { FlowError } from "./Login.js"
 import { layerFlow, type LoginFlow } from "./Login.js"
-import { fromAuthorizationError, LoginError } from "./LoginError.js"
+import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 import { Provider } from "./Provider.js"
 import type * as SecureRandom from "./SecureRandom.js"
@@ -42,7 +42,7 @@ const invalid = (description: string) => Either.left(new LoginError({ reason: "I
  * `expectedState`.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const parsePastedRedirect = (input: string, expectedState: string): Either.Either<string, LoginError> => {
   const pasted = input.trim()
@@ -63,23 +63,7 @@ export const parsePastedRedirect = (input: string, expectedState: string): Eithe
   } else {
     return invalid("paste the whole address from the browser (it has code=… and state=…), not the code alone")
   }
-  const state = params.get("state")
-  if (state === null || state === "") return invalid("the pasted address has no state; paste the whole address")
-  if (state !== expectedState) {
-    return Either.left(
-      new LoginError({
-        reason: "StateMismatch",
-        description: "the pasted address belongs to another sign-in (its state does not match); use the address from this one"
-      })
-    )
-  }
-  const error = params.get("error")
-  if (error !== null) return Either.left(fromAuthorizationError(error, params.get("error_description") ?? undefined))
-  const code = params.get("code")
-  if (code === null || code === "") {
-    return Either.left(new LoginError({ reason: "MissingCode", description: "the pasted address has no authorization code" }))
-  }
-  return Either.right(code)
+  return validateCallback(params, expectedState, "the pasted address")
 }
 
 /**
@@ -145,26 +129,25 @@ export const complete = (
  * @since 0.1.0
  * @category constructors
  */
-export const obtain = (
+export const obtain = Effect.fn("PasteLogin.obtain")(function*(
   options: Options = {}
-): Effect.Effect<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const ui = yield* LoginUI
-    if (!ui.interactive) {
-      return yield* new LoginError({
-        reason: "NotInteractive",
-        description: "pasting needs a terminal; use --device on machines without one"
-      })
-    }
-    const started = yield* begin(options)
-    const opened = options.openBrowser === true ? yield* (yield* Browser).open(started.url) : false
-    yield* ui.show({ _tag: "AuthorizeUrl", url: started.url, method: "paste", opened })
-    const answer = yield* ui.ask(`Paste the address (${started.redirectUri}?code=…):`)
-    if (Option.isNone(answer)) {
-      return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
-    }
-    return yield* complete(answer.value, started)
-  })
+): Effect.fn.Return<TokenResponse, FlowError, Browser | LoginUI | Provider | SecureRandom.SecureRandom | HttpClient.HttpClient> {
+  const ui = yield* LoginUI
+  if (!ui.interactive) {
+    return yield* new LoginError({
+      reason: "NotInteractive",
+      description: "pasting needs a terminal; use --device on machines without one"
+    })
+  }
+  const started = yield* begin(options)
+  const opened = options.openBrowser === true ? yield* (yield* Browser).open(started.url) : false
+  yield* ui.show({ _tag: "AuthorizeUrl", url: started.url, method: "paste", opened })
+  const answer = yield* ui.ask(`Paste the address (${started.redirectUri}?code=…):`)
+  if (Option.isNone(answer)) {
+    return yield* new LoginError({ reason: "Cancelled", description: "no address was pasted" })
+  }
+  return yield* complete(answer.value, started)
+})
 
 /**
  * @since 0.1.0

@@ -52,7 +52,7 @@ const verifierPattern = /^[A-Za-z0-9\-._~]{43,128}$/
  *
  * @see RFC 7636 §4.6
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const verify = (verifier: string, challenge: string): Effect.Effect<boolean> =>
   verifierPattern.test(verifier)

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { Config, type ConfigError, Context, Effect, Layer, Option, Schema } from "effect"
+import { ORIGINATOR } from "./internal/version.js"
 
 /**
  * @since 0.1.0
@@ -129,9 +130,16 @@ export const endpointsOf = (issuer: string): Endpoints => ({
   jwks: `${issuer}/.well-known/jwks.json`
 })
 
-const isLoopbackHost = (hostname: string): boolean => {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase()
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+/**
+ * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
+ * `::1` (also bracketed, as in a URL, or IPv4-mapped).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isLoopback = (host: string): boolean => {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  return h === "localhost" || h === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h)
 }
 
 const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): ProviderError | undefined => {
@@ -143,7 +151,7 @@ const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): Provi
   }
   if (parsed.protocol === "https:") return undefined
   if (parsed.protocol === "http:") {
-    return allowInsecureHttp && isLoopbackHost(parsed.hostname)
+    return allowInsecureHttp && isLoopback(parsed.hostname)
       ? undefined
       : new ProviderError({ reason: "InsecureEndpoint", field, url })
   }
@@ -156,7 +164,7 @@ const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): Provi
  * for other services' URLs (the Codex backend).
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const checkBaseUrl = (field: string, url: string, allowInsecureHttp: boolean): Effect.Effect<string, ProviderError> =>
   Effect.suspend(() => {
@@ -188,7 +196,7 @@ export const make = (options: Options = {}): Effect.Effect<Info, ProviderError> 
       issuer,
       clientId: options.clientId ?? OPENAI_CLIENT_ID,
       scopes: options.scopes ?? OPENAI_SCOPES,
-      originator: options.originator ?? "codex_cli_rs",
+      originator: options.originator ?? ORIGINATOR,
       endpoints
     })
   })

@@ -12,7 +12,7 @@
 import { type HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
-import { version } from "./internal/version.js"
+import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
 import { type Info as ProviderInfo, Provider } from "./Provider.js"
@@ -47,14 +47,14 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(30)
  * @since 0.1.0
  * @category constants
  */
-export const USER_AGENT = `subauth/${version}`
+export const USER_AGENT = SUBAUTH_USER_AGENT
 
 /**
  * The error code of an error body, lower-cased, looked up where OpenAI and
  * OAuth put it: `error.code` (object), `error` (string), then `code`.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const errorCodeOf = (body: unknown): string | undefined => {
   if (typeof body !== "object" || body === null) return undefined
@@ -73,7 +73,7 @@ export const errorCodeOf = (body: unknown): string | undefined => {
  * The human text of an error body: `error_description`, `error.message`, or `message`.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const errorDescriptionOf = (body: unknown): string | undefined => {
   if (typeof body !== "object" || body === null) return undefined
@@ -124,7 +124,7 @@ const transientOrError = (
  *
  * @see protocol.md §3.2
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const classifyRefreshFailure = (
   response: RawResponse,
@@ -150,7 +150,7 @@ export const classifyRefreshFailure = (
  * `InvalidResponse` naming the fields that were wrong, never their values.
  *
  * @since 0.1.0
- * @category decoding
+ * @category utils
  */
 export const decodeTokenResponse = (
   endpoint: string,
@@ -187,17 +187,17 @@ const jsonRequest = (provider: ProviderInfo, url: string, body: unknown, options
  *
  * @see protocol.md §3.1, §9 (fixture `refresh-request.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
-export const refresh = (
-  params: {
-    readonly refreshToken: Redacted.Redacted<string>
-    readonly reason: RefreshReason
-    readonly profile: string
-  },
-  options: RequestOptions = {}
-): Effect.Effect<TokenResponse, ReauthRequired | TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const refresh = Effect.fn("TokenEndpoint.refresh")(
+  function*(
+    params: {
+      readonly refreshToken: Redacted.Redacted<string>
+      readonly reason: RefreshReason
+      readonly profile: string
+    },
+    options: RequestOptions = {}
+  ): Effect.fn.Return<TokenResponse, ReauthRequired | TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.refreshToken)]
     const request = jsonRequest(provider, provider.endpoints.token, {
@@ -211,7 +211,8 @@ export const refresh = (
       return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
     }
     return yield* decodeTokenResponse("token", response)
-  })
+  }
+)
 
 /**
  * Exchanges an authorization code: `POST {token}`, form-encoded
@@ -221,17 +222,17 @@ export const refresh = (
  * @see RFC 6749 §4.1.3, RFC 7636 §4.5
  * @see protocol.md §1.5, §2 step 4, §9 (fixtures `browser-token-exchange.json`, `device-token-exchange.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
-export const exchangeCode = (
-  params: {
-    readonly code: Redacted.Redacted<string>
-    readonly redirectUri: string
-    readonly verifier: Redacted.Redacted<string>
-  },
-  options: Pick<RequestOptions, "timeout"> = {}
-): Effect.Effect<TokenResponse, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
+  function*(
+    params: {
+      readonly code: Redacted.Redacted<string>
+      readonly redirectUri: string
+      readonly verifier: Redacted.Redacted<string>
+    },
+    options: Pick<RequestOptions, "timeout"> = {}
+  ): Effect.fn.Return<TokenResponse, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.code), Redacted.value(params.verifier)]
     const request = HttpClientRequest.post(provider.endpoints.token).pipe(
@@ -247,7 +248,8 @@ export const exchangeCode = (
     const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("token", response, secrets)
     return yield* decodeTokenResponse("token", response)
-  })
+  }
+)
 
 /**
  * Revokes a token: `POST {revoke}` with JSON `{token, token_type_hint, client_id}`
@@ -256,13 +258,13 @@ export const exchangeCode = (
  * @see RFC 7009 §2.1
  * @see protocol.md §3.6 (fixture `revoke-request.json`)
  * @since 0.1.0
- * @category requests
+ * @category utils
  */
-export const revoke = (
-  params: { readonly token: Redacted.Redacted<string>; readonly hint: "refresh_token" | "access_token" },
-  options: RequestOptions = {}
-): Effect.Effect<void, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+export const revoke = Effect.fn("TokenEndpoint.revoke")(
+  function*(
+    params: { readonly token: Redacted.Redacted<string>; readonly hint: "refresh_token" | "access_token" },
+    options: RequestOptions = {}
+  ): Effect.fn.Return<void, TokenEndpointError | TransportError, Provider | HttpClient.HttpClient> {
     const provider = yield* Provider
     const secrets = [Redacted.value(params.token)]
     const body = params.hint === "refresh_token"
@@ -271,7 +273,8 @@ export const revoke = (
     const request = jsonRequest(provider, provider.endpoints.revoke, body, options)
     const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
-  })
+  }
+)
 
 /**
  * @since 0.1.0
@@ -289,7 +292,7 @@ export interface RetryOptions {
  * `attempts` times in all; every other error passes through at once.
  *
  * @since 0.1.0
- * @category combinators
+ * @category utils
  */
 export const retryTransient = (options: RetryOptions = {}) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

@@ -152,7 +152,7 @@ export const DEFAULT_LEEWAY: Duration.Duration = Duration.minutes(5)
  * one without a refresh token is used until it expires, since nothing can renew it.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const refreshAt = (tokens: TokenSet.TokenSet, leewayMillis: number): number =>
   refreshInstant(factsOf(tokens), leewayMillis)

@@ -6,6 +6,7 @@
  */
 import { DateTime, Duration, Equivalence, Option, Redacted, Schema } from "effect"
 import * as Claims from "./Claims.js"
+import { redact } from "./internal/secret.js"
 
 const OptionalRedacted = Schema.optionalWith(Schema.Redacted(Schema.String), { as: "Option", exact: true })
 const OptionalString = Schema.optionalWith(Schema.String, { as: "Option", exact: true })
@@ -44,13 +45,16 @@ export class TokenSet extends Schema.Class<TokenSet>("@subauth/core/TokenSet")({
  * `access_token` is required: refresh answers may omit the others (protocol.md
  * §3.1), and then the previous values are kept.
  *
+ * Tokens are redacted as they are decoded: from the token endpoint on, no
+ * token travels as a plain string (the encoded side is the wire's JSON).
+ *
  * @since 0.1.0
  * @category schemas
  */
 export const TokenResponse = Schema.Struct({
-  access_token: Schema.NonEmptyString,
-  refresh_token: Schema.optional(Schema.NonEmptyString),
-  id_token: Schema.optional(Schema.NonEmptyString),
+  access_token: Schema.Redacted(Schema.NonEmptyString),
+  refresh_token: Schema.optional(Schema.Redacted(Schema.NonEmptyString)),
+  id_token: Schema.optional(Schema.Redacted(Schema.NonEmptyString)),
   // Lenient: some servers send the lifetime as a numeric string.
   expires_in: Schema.optional(Schema.Union(Schema.NonNegative, Schema.NumberFromString.pipe(Schema.nonNegative()))),
   token_type: Schema.optional(Schema.String),
@@ -58,10 +62,35 @@ export const TokenResponse = Schema.Struct({
 })
 
 /**
+ * A decoded token response: tokens `Redacted`.
+ *
  * @since 0.1.0
  * @category schemas
  */
 export type TokenResponse = typeof TokenResponse.Type
+
+/**
+ * A token, redacted or not.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Secret = string | Redacted.Redacted<string>
+
+/**
+ * What {@link fromResponse} takes: a decoded {@link TokenResponse}, or the same
+ * fields with plain strings, for tokens that were held elsewhere (they are
+ * redacted on the way in).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenResponseInput {
+  readonly access_token: Secret
+  readonly refresh_token?: Secret | undefined
+  readonly id_token?: Secret | undefined
+  readonly expires_in?: number | undefined
+}
 
 /**
  * The lifetime assumed when the access token is not a JWT with `exp` and the
@@ -104,19 +133,21 @@ export const expiryOf = (
  * @since 0.1.0
  * @category constructors
  */
-export const fromResponse = (response: TokenResponse, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
-  const idToken = Option.fromNullable(response.id_token)
-  const claims = Claims.account({ idToken, accessToken: response.access_token })
+export const fromResponse = (response: TokenResponseInput, now: DateTime.Utc, previous?: TokenSet): TokenSet => {
+  const accessToken = redact(response.access_token)
+  const idToken = Option.map(Option.fromNullable(response.id_token), redact)
+  // Claims are read from the tokens' values; the values themselves go on redacted.
+  const claims = Claims.account({ idToken: Option.map(idToken, Redacted.value), accessToken: Redacted.value(accessToken) })
   const keep = <A>(prev: Option.Option<A> | undefined, next: Option.Option<A>) =>
     prev === undefined ? next : Option.orElse(prev, () => next)
   return new TokenSet({
-    accessToken: Redacted.make(response.access_token),
+    accessToken,
     refreshToken: Option.orElse(
-      Option.map(Option.fromNullable(response.refresh_token), Redacted.make),
+      Option.map(Option.fromNullable(response.refresh_token), redact),
       () => previous?.refreshToken ?? Option.none()
     ),
-    idToken: Option.orElse(Option.map(idToken, Redacted.make), () => previous?.idToken ?? Option.none()),
-    expiresAt: expiryOf(response.access_token, now, response.expires_in),
+    idToken: Option.orElse(idToken, () => previous?.idToken ?? Option.none()),
+    expiresAt: expiryOf(Redacted.value(accessToken), now, response.expires_in),
     obtainedAt: now,
     accountId: keep(previous?.accountId, claims.accountId),
     // The plan can change (an upgrade): it follows the newest access token.
@@ -135,9 +166,9 @@ export const fromResponse = (response: TokenResponse, now: DateTime.Utc, previou
  * @category constructors
  */
 export const fromTokens = (tokens: {
-  readonly accessToken: string
-  readonly refreshToken?: string | undefined
-  readonly idToken?: string | undefined
+  readonly accessToken: Secret
+  readonly refreshToken?: Secret | undefined
+  readonly idToken?: Secret | undefined
   readonly expiresIn?: number | undefined
   readonly obtainedAt: DateTime.Utc
 }): TokenSet =>

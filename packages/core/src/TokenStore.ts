@@ -73,7 +73,7 @@ export type Profile = typeof Profile.Type
  * Checks a profile name.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const validateProfile = (profile: string): Effect.Effect<Profile, TokenStoreError> => {
   if (Schema.is(Profile)(profile)) return Effect.succeed(profile)

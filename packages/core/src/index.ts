@@ -46,6 +46,11 @@ export * as TokenStore from "./TokenStore.js"
 /**
  * @since 0.1.0
  */
+export * as BackendError from "./BackendError.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Browser from "./Browser.js"
 
 /**
@@ -57,6 +62,11 @@ export * as BrowserLogin from "./BrowserLogin.js"
  * @since 0.1.0
  */
 export * as CallbackServer from "./CallbackServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as CodexWire from "./CodexWire.js"
 
 /**
  * @since 0.1.0

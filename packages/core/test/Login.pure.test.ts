@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { KeyValueStore } from "@effect/platform"
 import { DateTime, Effect, Either, Layer, Option } from "effect"
 import * as Consent from "../src/Consent.js"
-import { authorizeUrl } from "../src/internal/authorize.js"
+import { authorizeUrl, isWrongState, validateCallback } from "../src/internal/authorize.js"
 import { escapeHtml } from "../src/internal/pages.js"
 import { fromAuthorizationError } from "../src/LoginError.js"
 import * as LoginUI from "../src/LoginUI.js"
@@ -60,6 +60,44 @@ describe("parsePastedRedirect", () => {
     assert.strictEqual(reason(`code=${"x".repeat(9000)}&state=st-123`), "InvalidInput")
     assert.strictEqual(reason("   "), "InvalidInput")
     assert.strictEqual(reason("http://[bad"), "InvalidInput")
+  })
+})
+
+describe("validateCallback", () => {
+  const state = "st-123"
+  const check = (query: string) => validateCallback(new URLSearchParams(query), state)
+  const reason = (query: string) => {
+    const result = check(query)
+    return Either.isLeft(result) ? result.left.reason : "accepted"
+  }
+
+  it("gives the code when the state is this login's", () => {
+    assert.deepStrictEqual(check("code=the-code&scope=openid&state=st-123"), Either.right("the-code"))
+  })
+
+  it("checks the state before anything else: another login's error or code is not believed", () => {
+    assert.strictEqual(reason("code=the-code&state=other"), "StateMismatch")
+    assert.strictEqual(reason("error=access_denied&state=other"), "StateMismatch")
+    assert.strictEqual(reason("code=the-code"), "InvalidInput")
+    assert.strictEqual(reason("code=the-code&state="), "InvalidInput")
+    for (const query of ["code=x&state=other", "code=x", "error=access_denied"]) {
+      const result = check(query)
+      assert.isTrue(Either.isLeft(result) && isWrongState(result.left), query)
+    }
+  })
+
+  it("then error=, then the code", () => {
+    assert.strictEqual(reason("error=access_denied&error_description=missing_codex_entitlement&state=st-123"), "MissingCodexEntitlement")
+    assert.strictEqual(reason("error=server_error&code=the-code&state=st-123"), "AuthorizationDenied")
+    assert.strictEqual(reason("state=st-123"), "MissingCode")
+    assert.strictEqual(reason("code=&state=st-123"), "MissingCode")
+    const denied = check("error=server_error&state=st-123")
+    assert.isTrue(Either.isLeft(denied) && !isWrongState(denied.left))
+  })
+
+  it("names where the parameters came from", () => {
+    const result = validateCallback(new URLSearchParams("state=st-123"), state, "the pasted address")
+    assert.isTrue(Either.isLeft(result) && result.left.message.startsWith("the pasted address has no authorization code"))
   })
 })
 

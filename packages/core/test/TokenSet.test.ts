@@ -80,4 +80,21 @@ describe("TokenSet", () => {
     const notJson = TokenEndpoint.decodeTokenResponse("token", { status: 200, text: "{oops", json: undefined, headers: {} })
     assert.isTrue(Either.isLeft(notJson) && notJson.left.description === "the body is not JSON")
   })
+  it("redacts the tokens as it decodes them: printing a decoded answer shows none", () => {
+    const decoded = TokenEndpoint.decodeTokenResponse(
+      "token",
+      raw({ access_token: tokens.access_token, refresh_token: "rt_secret_value_123", id_token: tokens.id_token })
+    )
+    assert.isTrue(Either.isRight(decoded))
+    if (Either.isRight(decoded)) {
+      const response = decoded.right
+      assert.isTrue(Redacted.isRedacted(response.access_token) && Redacted.isRedacted(response.refresh_token))
+      const shown = `${JSON.stringify(response)} ${String(response.refresh_token)}`
+      for (const secret of [tokens.access_token, "rt_secret_value_123", tokens.id_token]) assert.notInclude(shown, secret)
+      // The same TokenSet as from plain strings.
+      const plain = TokenSet.fromResponse({ access_token: tokens.access_token, refresh_token: "rt_secret_value_123", id_token: tokens.id_token }, now)
+      assert.isTrue(TokenSet.sameRefreshToken(TokenSet.fromResponse(response, now), plain))
+      assert.isTrue(TokenSet.hasAccessToken(plain, response.access_token))
+    }
+  })
 })

@@ -83,49 +83,48 @@ const portInUse = (ports: ReadonlyArray<number>) =>
  * @category constructors
  */
 export const make: Effect.Effect<CallbackServer.CallbackServer["Type"]> = Effect.sync(() => ({
-  listen: ({ handler, ports }) =>
-    Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<never>()
-      const run = Runtime.runPromise(runtime)
-      const onRequest: RequestListener = (req, res) => {
-        const target = req.url ?? "/"
-        let url: URL
-        try {
-          url = new URL(target, `http://${HOST}`)
-        } catch {
-          res.writeHead(400, { ...securityHeaders, "content-type": "text/plain; charset=utf-8" }).end("Bad Request")
-          return
-        }
-        run(handler({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, targetLength: target.length }))
-          .then(
-            (response) => {
-              res.writeHead(response.status, { ...securityHeaders, "content-type": response.contentType }).end(response.body)
-            },
-            () => res.writeHead(500, securityHeaders).end()
-          )
+  listen: Effect.fn("CallbackServer.listen")(function*({ handler, ports }: CallbackServer.ListenOptions) {
+    const runtime = yield* Effect.runtime<never>()
+    const run = Runtime.runPromise(runtime)
+    const onRequest: RequestListener = (req, res) => {
+      const target = req.url ?? "/"
+      let url: URL
+      try {
+        url = new URL(target, `http://${HOST}`)
+      } catch {
+        res.writeHead(400, { ...securityHeaders, "content-type": "text/plain; charset=utf-8" }).end("Bad Request")
+        return
       }
+      run(handler({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, targetLength: target.length }))
+        .then(
+          (response) => {
+            res.writeHead(response.status, { ...securityHeaders, "content-type": response.contentType }).end(response.body)
+          },
+          () => res.writeHead(500, securityHeaders).end()
+        )
+    }
 
-      for (const [index, port] of ports.entries()) {
-        for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-          const bound = yield* Effect.either(bind(port, onRequest))
-          if (bound._tag === "Right") {
-            const server = bound.right
-            yield* Effect.addFinalizer(() => close(server))
-            const address = server.address()
-            return { port: typeof address === "object" && address !== null ? address.port : port }
-          }
-          if (bound.left !== "busy") {
-            return yield* new LoginError.LoginError({
-              reason: "PortInUse",
-              description: `could not listen on ${HOST}:${port}: ${bound.left.message}`
-            })
-          }
-          if (index === 0 && attempt === 1) yield* cancelStale(port)
-          if (attempt < ATTEMPTS) yield* Effect.sleep(RETRY_DELAY)
+    for (const [index, port] of ports.entries()) {
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        const bound = yield* Effect.either(bind(port, onRequest))
+        if (bound._tag === "Right") {
+          const server = bound.right
+          yield* Effect.addFinalizer(() => close(server))
+          const address = server.address()
+          return { port: typeof address === "object" && address !== null ? address.port : port }
         }
+        if (bound.left !== "busy") {
+          return yield* new LoginError.LoginError({
+            reason: "PortInUse",
+            description: `could not listen on ${HOST}:${port}: ${bound.left.message}`
+          })
+        }
+        if (index === 0 && attempt === 1) yield* cancelStale(port)
+        if (attempt < ATTEMPTS) yield* Effect.sleep(RETRY_DELAY)
       }
-      return yield* portInUse(ports)
-    })
+    }
+    return yield* portInUse(ports)
+  })
 }))
 
 /**

@@ -23,21 +23,24 @@
  * tokens is `Corrupt` and left as it is. Errors name paths and keychain
  * entries, never tokens.
  *
+ * This module is the stores' public face (options, layers, `layerAuto`,
+ * `layerConfig`); each store is a module of its own in `internal/`
+ * (`fileStore`, `encryptedStore`, `keychainStore`, `codexStore`), on what they
+ * share (`storeBase`: the file format and the locking).
+ *
  * @see protocol.md §3.5, §4.2
  * @since 0.1.0
  */
-import { FileSystem } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { TokenSet, TokenStore } from "@subauth/core"
-import { Config, type ConfigError, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
-import * as jose from "jose"
-import { createHash, randomBytes } from "node:crypto"
+import { TokenStore } from "@subauth/core"
+import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import * as CodexAuth from "./internal/codexAuth.js"
-import * as Files from "./internal/files.js"
-import { type Timing, withFileLock } from "./internal/fileLock.js"
-import * as Keychain from "./internal/keychain.js"
+import * as CodexStore from "./internal/codexStore.js"
+import * as EncryptedStore from "./internal/encryptedStore.js"
+import * as FileStore from "./internal/fileStore.js"
+import * as KeychainStore from "./internal/keychainStore.js"
+import * as Base from "./internal/storeBase.js"
 
 // --- options ------------------------------------------------------------------------------------
 
@@ -78,10 +81,13 @@ export interface FileOptions {
 export type LinuxStore = "secret-service" | "keyutils"
 
 /**
+ * How long a lock may go without its holder's heartbeat before it is taken
+ * over (the default of `lock.stale`).
+ *
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_STALE: Duration.Duration = Duration.seconds(10)
+export const DEFAULT_STALE: Duration.Duration = Base.DEFAULT_STALE
 
 /**
  * The keychain service every subauth entry lives under.
@@ -89,29 +95,7 @@ export const DEFAULT_STALE: Duration.Duration = Duration.seconds(10)
  * @since 0.1.0
  * @category constants
  */
-export const KEYCHAIN_SERVICE = "subauth"
-
-const timingOf = (options: LockOptions = {}): Effect.Effect<Timing> => {
-  const decode = (name: string, input: Duration.DurationInput | undefined, fallback: Duration.Duration) => {
-    const d = input === undefined ? fallback : Duration.decode(input)
-    return Duration.isFinite(d) && Duration.toMillis(d) > 0
-      ? Effect.succeed(Duration.toMillis(d))
-      : Effect.die(new TypeError(`"lock.${name}" must be a finite, positive duration, got ${Duration.format(d)}`))
-  }
-  return Effect.gen(function*() {
-    const stale = yield* decode("stale", options.stale, DEFAULT_STALE)
-    const update = yield* decode("update", options.update, Duration.millis(stale / 4))
-    if (update >= stale / 2) {
-      return yield* Effect.die(new TypeError(`"lock.update" must be less than half of "lock.stale"`))
-    }
-    return {
-      stale,
-      update,
-      retry: yield* decode("retry", options.retry, Duration.millis(50)),
-      timeout: yield* decode("timeout", options.timeout, Duration.seconds(60))
-    }
-  })
-}
+export const KEYCHAIN_SERVICE = Base.KEYCHAIN_SERVICE
 
 // --- store info ---------------------------------------------------------------------------------
 
@@ -149,8 +133,14 @@ export declare namespace StoreInfo {
  */
 export class StoreInfo extends Context.Tag("@subauth/node/NodeTokenStore/StoreInfo")<StoreInfo, StoreInfo.Service>() {}
 
-/** What the `make*` constructors return: a store, once its directory or keychain is ready. */
-type Built = Effect.Effect<TokenStore.TokenStore.Service, TokenStore.TokenStoreError, FileSystem.FileSystem>
+/**
+ * What the `make*` constructors return: a store, once its directory or
+ * keychain is ready.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Built = Base.Built
 
 const toLayer = (
   make: Built,
@@ -163,61 +153,6 @@ const toLayer = (
       ))
   ).pipe(Layer.provide(NodeFileSystem.layer))
 
-// --- the file format ----------------------------------------------------------------------------
-
-const FileContent = Schema.Struct({ version: Schema.Literal(1), tokens: TokenSet.TokenSet })
-
-const serialize = (tokens: TokenSet.TokenSet, space?: number) =>
-  Effect.map(Schema.encode(FileContent)({ version: 1, tokens }), (content) => JSON.stringify(content, null, space)).pipe(
-    Effect.orDie
-  )
-
-const lockOf = (path: string) => `${path}.lock`
-
-/** The locking every store shares: this process's keyed lock in front of the profile's lock file. */
-const makeLocking = (fs: FileSystem.FileSystem, lockPathOf: (profile: string) => string, lock: LockOptions | undefined) =>
-  Effect.gen(function*() {
-    const timing = yield* timingOf(lock)
-    const keyed = yield* TokenStore.makeKeyedLock
-    return <A, E, R>(profile: string, effect: Effect.Effect<A, E, R>) =>
-      keyed(profile, withFileLock(fs, lockPathOf(profile), profile, timing, effect))
-  })
-
-/** What differs between the plain and the encrypted file store. */
-interface Codec {
-  readonly extension: string
-  readonly encode: (profile: string, tokens: TokenSet.TokenSet) => Effect.Effect<string, TokenStore.TokenStoreError>
-  readonly decode: (profile: string, path: string, text: string) => Effect.Effect<TokenSet.TokenSet, TokenStore.TokenStoreError>
-}
-
-const makeFileBacked = (directory: string, codec: Codec, options: FileOptions) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    yield* Files.ensureDirectory(directory, { profile: "*", private: true })
-    const pathOf = (profile: string) => join(directory, `${profile}.${codec.extension}`)
-    const provided = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem>) =>
-      Effect.provideService(effect, FileSystem.FileSystem, fs)
-    return TokenStore.make({
-      get: (profile) =>
-        provided(
-          Effect.flatMap(Files.readPrivate(pathOf(profile), profile), (file) =>
-            Option.isNone(file)
-              ? Effect.succeedNone
-              : Effect.asSome(codec.decode(profile, pathOf(profile), file.value.text)))
-        ),
-      set: (profile, tokens) =>
-        provided(Effect.flatMap(codec.encode(profile, tokens), (text) => Files.writeAtomic(pathOf(profile), text, profile))),
-      remove: (profile) => provided(Files.removeIfExists(pathOf(profile), profile)),
-      withLock: yield* makeLocking(fs, (profile) => lockOf(pathOf(profile)), options.lock)
-    })
-  })
-
-const plainCodec: Codec = {
-  extension: "json",
-  encode: (_, tokens) => Effect.map(serialize(tokens, 2), (text) => `${text}\n`),
-  decode: (profile, path, text) => Effect.map(Files.decodeJson(FileContent, text, profile, path), (c) => c.tokens)
-}
-
 // --- file store ---------------------------------------------------------------------------------
 
 /**
@@ -226,8 +161,7 @@ const plainCodec: Codec = {
  * @since 0.1.0
  * @category constructors
  */
-export const makeFile = (directory: string, options: FileOptions = {}): Built =>
-  makeFileBacked(directory, plainCodec, options)
+export const makeFile = (directory: string, options: FileOptions = {}): Built => FileStore.make(directory, options)
 
 /**
  * Tokens in `directory/<profile>.json` (created 0700 if missing; refused if
@@ -299,109 +233,7 @@ export const keyFromKeychain = (
  * @since 0.1.0
  * @category constructors
  */
-export const generateKey: Effect.Effect<Redacted.Redacted<string>> = Effect.sync(() =>
-  Redacted.make(randomBytes(32).toString("base64url"))
-)
-
-/** A key's public name: part of its SHA-256, so a message can say which key a file needs. */
-const keyIdOf = (key: Uint8Array) => createHash("sha256").update(key).digest("base64url").slice(0, 11)
-
-const KEY_ACCOUNT = ".store-key"
-
-const parseKey = (text: string, profile: string, location: string, name: string) => {
-  const trimmed = text.trim()
-  const bytes = /^[A-Za-z0-9_\-+/]+={0,2}$/.test(trimmed) ? Buffer.from(trimmed, "base64") : Buffer.alloc(0)
-  return bytes.length === 32
-    ? Effect.succeed(new Uint8Array(bytes))
-    : Effect.fail(Files.storeError(
-      "Unavailable",
-      profile,
-      location,
-      `${name} must be 32 random bytes in base64url (43 characters); make one with: ` +
-        `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`
-    ))
-}
-
-const newKeyText = () => `${randomBytes(32).toString("base64url")}\n`
-
-const resolveKey = (source: KeySource, locking: ReturnType<typeof makeLocking>) =>
-  Effect.gen(function*() {
-    switch (source._tag) {
-      case "Value":
-        return yield* parseKey(Redacted.value(source.key), "*", source.name, source.name)
-      case "File": {
-        const existing = yield* Files.readPrivate(source.path, "*")
-        if (Option.isSome(existing)) return yield* parseKey(existing.value.text, "*", source.path, "the key file")
-        // Whole or not at all; if another process made it first, its key is the key.
-        if (yield* Files.createAtomic(source.path, newKeyText(), "*")) {
-          yield* Effect.logInfo(`created a new token store key in ${source.path}`)
-        }
-        const made = yield* Files.readPrivate(source.path, "*")
-        return yield* parseKey(Option.getOrElse(Option.map(made, (m) => m.text), () => ""), "*", source.path, "the key file")
-      }
-      case "Keychain": {
-        const entry = { service: source.service, account: KEY_ACCOUNT, linuxStore: source.linuxStore }
-        const withLock = yield* locking
-        // Two processes starting at once must not each make (and use) their own key.
-        const text = yield* withLock(
-          KEY_ACCOUNT,
-          Effect.gen(function*() {
-            const stored = yield* Keychain.get(entry, "*")
-            if (stored !== null) return stored
-            const made = newKeyText().trim()
-            yield* Keychain.set(entry, "*", made)
-            yield* Effect.logInfo(`created a new token store key in the ${Keychain.locationOf(entry)}`)
-            return made
-          })
-        )
-        return yield* parseKey(text, "*", Keychain.locationOf(entry), "the key in the keychain")
-      }
-    }
-  }).pipe(Effect.map((key) => ({ key, id: keyIdOf(key) })))
-
-const decryptFailed = (profile: string, path: string, description: string, cause?: unknown) =>
-  Files.storeError("DecryptFailed", profile, path, description, cause)
-
-const encryptedCodec = (key: { readonly key: Uint8Array; readonly id: string }): Codec => ({
-  extension: "jwe",
-  encode: (profile, tokens) =>
-    Effect.flatMap(serialize(tokens), (json) =>
-      Effect.promise(() =>
-        new jose.CompactEncrypt(new TextEncoder().encode(json))
-          // The profile is in the authenticated header: a file copied to another profile's name is refused.
-          .setProtectedHeader({ alg: "dir", enc: "A256GCM", kid: key.id, cty: "application/json", profile })
-          .encrypt(key.key)
-      )).pipe(Effect.map((jwe) => `${jwe}\n`)),
-  decode: (profile, path, text) =>
-    Effect.gen(function*() {
-      const jwe = text.trim()
-      const header = yield* Effect.try({
-        try: () => jose.decodeProtectedHeader(jwe),
-        catch: () => Files.storeError("Corrupt", profile, path, "the token file is not a JWE; it was left as it is")
-      })
-      if (typeof header.kid === "string" && header.kid !== key.id) {
-        return yield* decryptFailed(
-          profile,
-          path,
-          `the token file was encrypted with another key (key id ${header.kid}; the configured key's id is ${key.id}); ` +
-            "configure the key it was written with, or sign in again to replace it"
-        )
-      }
-      const { plaintext, protectedHeader } = yield* Effect.tryPromise({
-        try: () =>
-          jose.compactDecrypt(jwe, key.key, { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] }),
-        catch: (error) =>
-          error instanceof jose.errors.JWEDecryptionFailed
-            ? decryptFailed(profile, path, `the token file cannot be decrypted with the configured key (id ${key.id})`, error)
-            : Files.storeError("Corrupt", profile, path, "the token file is not a valid JWE; it was left as it is", error)
-      })
-      if (protectedHeader.profile !== profile) {
-        return yield* Files.storeError("Corrupt", profile, path, "the token file holds another profile's tokens")
-      }
-      const content = yield* Files.decodeJson(FileContent, new TextDecoder().decode(plaintext), profile, path)
-      return content.tokens
-    })
-})
+export const generateKey: Effect.Effect<Redacted.Redacted<string>> = Effect.sync(() => Redacted.make(EncryptedStore.newKey()))
 
 /**
  * @since 0.1.0
@@ -418,12 +250,7 @@ export interface EncryptedFileOptions extends FileOptions {
  * @category constructors
  */
 export const makeEncryptedFile = (directory: string, options: EncryptedFileOptions): Built =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    yield* Files.ensureDirectory(directory, { profile: "*", private: true })
-    const key = yield* resolveKey(options.key, makeLocking(fs, (name) => join(directory, `${name}.lock`), options.lock))
-    return yield* makeFileBacked(directory, encryptedCodec(key), options)
-  })
+  EncryptedStore.make(directory, options)
 
 /**
  * Tokens encrypted in `directory/<profile>.jwe` (JWE, `dir` + `A256GCM`). A
@@ -465,12 +292,7 @@ export interface KeychainOptions extends FileOptions {
  */
 export const checkKeychain = (
   options: { readonly service?: string; readonly linuxStore?: LinuxStore } = {}
-): Effect.Effect<void, TokenStore.TokenStoreError> =>
-  Keychain.probe({
-    service: options.service ?? KEYCHAIN_SERVICE,
-    account: ".probe",
-    linuxStore: options.linuxStore ?? "secret-service"
-  })
+): Effect.Effect<void, TokenStore.TokenStoreError> => KeychainStore.check(options)
 
 /**
  * A store in the OS keychain: one entry per profile (service `subauth`,
@@ -480,28 +302,7 @@ export const checkKeychain = (
  * @since 0.1.0
  * @category constructors
  */
-export const makeKeychain = (options: KeychainOptions): Built =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    yield* Files.ensureDirectory(options.lockDirectory, { profile: "*", private: true })
-    const service = options.service ?? KEYCHAIN_SERVICE
-    const entryOf = (profile: string) => ({ service, account: profile, linuxStore: options.linuxStore ?? "secret-service" })
-    return TokenStore.make({
-      get: (profile) =>
-        Effect.flatMap(Keychain.get(entryOf(profile), profile), (text) =>
-          text === null
-            ? Effect.succeedNone
-            : Effect.asSome(
-              Effect.map(
-                Files.decodeJson(FileContent, text, profile, Keychain.locationOf(entryOf(profile)), "the keychain entry"),
-                (c) => c.tokens
-              )
-            )),
-      set: (profile, tokens) => Effect.flatMap(serialize(tokens), (text) => Keychain.set(entryOf(profile), profile, text)),
-      remove: (profile) => Keychain.remove(entryOf(profile), profile),
-      withLock: yield* makeLocking(fs, (profile) => join(options.lockDirectory, `${profile}.keychain.lock`), options.lock)
-    })
-  })
+export const makeKeychain = (options: KeychainOptions): Built => KeychainStore.make(options)
 
 /**
  * Tokens in the OS keychain. Fails to build (`Unavailable`) when the keychain
@@ -569,8 +370,7 @@ export const layerAuto = (
  * @since 0.1.0
  * @category utils
  */
-export const codexHomeOf = (codexHome: string, profile: string): string =>
-  profile === TokenStore.DEFAULT_PROFILE ? codexHome : join(codexHome, "subauth-profiles", profile)
+export const codexHomeOf = (codexHome: string, profile: string): string => CodexStore.homeOf(codexHome, profile)
 
 /**
  * A store in the Codex CLI's `auth.json` format.
@@ -578,58 +378,7 @@ export const codexHomeOf = (codexHome: string, profile: string): string =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeCodex = (codexHome: string, options: FileOptions = {}): Built =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const pathOf = (profile: string) => join(codexHomeOf(codexHome, profile), "auth.json")
-    const provided = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem>) =>
-      Effect.provideService(effect, FileSystem.FileSystem, fs)
-    const home = (profile: string) =>
-      // The CLI makes its home world-readable; only auth.json itself must be private.
-      Files.ensureDirectory(codexHomeOf(codexHome, profile), { profile, private: false })
-    // The previous file as JSON (to keep what it holds), or none.
-    const previous = (profile: string) =>
-      Effect.flatMap(Files.readPrivate(pathOf(profile), profile), (file) =>
-        Option.isNone(file)
-          ? Effect.succeedNone
-          : Effect.asSome(Effect.try({
-            try: (): unknown => JSON.parse(file.value.text),
-            catch: () =>
-              Files.storeError(
-                "Corrupt",
-                profile,
-                pathOf(profile),
-                "auth.json is not valid JSON; it was left as it is (fix or remove it, then sign in again)"
-              )
-          })))
-    const locking = yield* makeLocking(fs, (profile) => `${pathOf(profile)}.subauth.lock`, options.lock)
-    return TokenStore.make({
-      get: (profile) =>
-        provided(
-          Effect.flatMap(Files.readPrivate(pathOf(profile), profile), (file) => {
-            if (Option.isNone(file)) return Effect.succeedNone
-            const mtime = Option.getOrElse(file.value.info.mtime, () => new Date(0))
-            return CodexAuth.decode(file.value.text, DateTime.unsafeMake(mtime), profile, pathOf(profile))
-          })
-        ),
-      set: (profile, tokens) =>
-        provided(Effect.gen(function*() {
-          yield* home(profile)
-          const before = yield* previous(profile)
-          yield* Files.writeAtomic(pathOf(profile), CodexAuth.encode(tokens, Option.getOrUndefined(before)), profile)
-        })),
-      remove: (profile) =>
-        provided(Effect.gen(function*() {
-          const before = yield* previous(profile)
-          if (Option.isNone(before)) return
-          const rest = CodexAuth.withoutSignIn(before.value)
-          yield* Option.isSome(rest)
-            ? Files.writeAtomic(pathOf(profile), rest.value, profile)
-            : Files.removeIfExists(pathOf(profile), profile)
-        })),
-      withLock: (profile, effect) => Effect.zipRight(provided(home(profile)), locking(profile, effect))
-    })
-  })
+export const makeCodex = (codexHome: string, options: FileOptions = {}): Built => CodexStore.make(codexHome, options)
 
 /**
  * Tokens in the Codex CLI's `$CODEX_HOME/auth.json`, read and written in its

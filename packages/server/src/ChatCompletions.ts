@@ -23,10 +23,11 @@
  *
  * @since 0.1.0
  */
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
-import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
+import { decode, invalid, Part, type Result, type Translation, unsupported } from "./internal/body.js"
 import * as Sse from "./internal/sse.js"
+import { formatOf, type JsonSchemaTextFormat, ResponseFormat, serviceTierOf } from "./internal/translate.js"
 import type { OpenAIError, RequestError } from "./ProxyError.js"
 
 // =============================================================================
@@ -34,7 +35,6 @@ import type { OpenAIError, RequestError } from "./ProxyError.js"
 // =============================================================================
 
 // Content parts and tools are checked one by one during translation, for errors that say what is unsupported.
-const Part = Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 const Content = Schema.Union(Schema.String, Schema.Array(Part))
 
 const ToolCallWire = Schema.Struct({
@@ -85,19 +85,6 @@ const ToolChoiceWire = Schema.Union(
   Part
 )
 
-const JsonSchemaFormat = Schema.Struct({
-  name: Schema.String,
-  description: Schema.optional(Schema.NullOr(Schema.String)),
-  schema: Schema.optional(Schema.Unknown),
-  strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-})
-
-const ResponseFormat = Schema.Union(
-  Schema.Struct({ type: Schema.Literal("text") }),
-  Schema.Struct({ type: Schema.Literal("json_object") }),
-  Schema.Struct({ type: Schema.Literal("json_schema"), json_schema: JsonSchemaFormat })
-)
-
 /**
  * The fields of `POST /v1/chat/completions` the proxy reads. Any other field is
  * accepted and dropped (see the module's description).
@@ -130,24 +117,6 @@ export const ChatCompletionRequest = Schema.Struct({
  */
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 
-const FORWARDED: ReadonlySet<string> = new Set([
-  "model",
-  "messages",
-  "stream",
-  "stream_options",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "response_format",
-  "reasoning_effort",
-  "verbosity",
-  "service_tier",
-  "prompt_cache_key",
-  "n",
-  "modalities",
-  "functions",
-  "function_call"
-])
 
 // =============================================================================
 // Request → SubscriptionLLM.Request (pure)
@@ -165,8 +134,6 @@ export interface Translated extends Translation {
   readonly includeUsage: boolean
 }
 
-type Result<A> = Either.Either<A, RequestError>
-
 const textOf = (content: typeof Content.Type, param: string): Result<ReadonlyArray<string>> =>
   typeof content === "string"
     ? Either.right([content])
@@ -178,7 +145,7 @@ const textOf = (content: typeof Content.Type, param: string): Result<ReadonlyArr
         : Either.left(unsupported(`${param}[${i}]`, `content parts of type "${part.type}" are not supported in this message`))
     ))
 
-const userPart = (part: typeof Part.Type, param: string): Result<SubscriptionLLM.Item> => {
+const userPart = (part: typeof Part.Type, param: string): Result<CodexWire.Item> => {
   switch (part.type) {
     case "text":
       if (typeof part.text === "string") return Either.right({ type: "input_text", text: part.text })
@@ -216,9 +183,9 @@ const userPart = (part: typeof Part.Type, param: string): Result<SubscriptionLLM
   return Either.left(invalid(param, `a "${part.type}" part is missing its content`))
 }
 
-const inputText = (text: string): SubscriptionLLM.Item => ({ type: "input_text", text })
+const inputText = (text: string): CodexWire.Item => ({ type: "input_text", text })
 
-const messageItems = (message: Message, param: string): Result<ReadonlyArray<SubscriptionLLM.Item>> => {
+const messageItems = (message: Message, param: string): Result<ReadonlyArray<CodexWire.Item>> => {
   switch (message.role) {
     case "system":
     case "developer":
@@ -239,7 +206,7 @@ const messageItems = (message: Message, param: string): Result<ReadonlyArray<Sub
           const text = texts.join("")
           return [
             ...(text !== "" ? [SubscriptionLLM.assistantMessage(text)] : []),
-            ...(message.tool_calls ?? []).map((call): SubscriptionLLM.Item => ({
+            ...(message.tool_calls ?? []).map((call): CodexWire.Item => ({
               type: "function_call",
               call_id: call.id,
               name: call.function.name,
@@ -285,51 +252,16 @@ const toolChoiceOf = (choice: typeof ToolChoiceWire.Type): Result<SubscriptionLL
 }
 
 /**
- * `response_format` as the backend's `text.format`: `json_schema` as it is
- * (`strict` defaults to false, as in OpenAI's API); `json_object` as a schema
- * that any object satisfies.
+ * `formatOf(format)`: `response_format` as the backend's `text.format`
+ * (`json_schema` as it is, `strict` defaulting to false as in OpenAI's API;
+ * `json_object` as a schema that any object satisfies).
+ * `serviceTierOf(tier)`: the tiers the backend takes (`priority`, `flex`);
+ * any other value (`auto`, `default`) means "the default" and is not sent.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
-export const formatOf = (format: typeof ResponseFormat.Type): JsonSchemaTextFormat | undefined => {
-  switch (format.type) {
-    case "text":
-      return undefined
-    case "json_object":
-      return { type: "json_schema", name: "json_object", schema: { type: "object" }, strict: false }
-    case "json_schema":
-      return {
-        type: "json_schema",
-        name: format.json_schema.name,
-        schema: format.json_schema.schema ?? { type: "object" },
-        strict: format.json_schema.strict ?? false
-      }
-  }
-}
-
-/**
- * The backend's `text.format` for structured output.
- *
- * @since 0.1.0
- * @category models
- */
-export interface JsonSchemaTextFormat {
-  readonly type: "json_schema"
-  readonly name: string
-  readonly schema: unknown
-  readonly strict: boolean
-}
-
-/**
- * Service tiers the backend takes; any other value (`auto`, `default`) means
- * "the default" and is not sent.
- *
- * @since 0.1.0
- * @category conversions
- */
-export const serviceTierOf = (tier: string | null | undefined): "priority" | "flex" | undefined =>
-  tier === "priority" || tier === "flex" ? tier : undefined
+export { formatOf, type JsonSchemaTextFormat, serviceTierOf }
 
 const check = (holds: boolean, error: () => RequestError): Result<void> => (holds ? Either.void : Either.left(error()))
 
@@ -337,11 +269,11 @@ const check = (holds: boolean, error: () => RequestError): Result<void> => (hold
  * Decodes a request body and translates it, or says what is wrong with it.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
-    const { body, ignored } = yield* decode(ChatCompletionRequest, json, FORWARDED)
+    const { body, ignored } = yield* decode(ChatCompletionRequest, json)
     yield* check(body.messages.length > 0, () => invalid("messages", "at least one message is needed"))
     yield* check(body.n == null || body.n === 1, () => unsupported("n", "only one choice (\"n\": 1) can be generated"))
     yield* check(!body.modalities?.includes("audio"), () => unsupported("modalities", "audio output is not supported"))
@@ -465,7 +397,7 @@ export interface ChatCompletionChunk {
  * `usage` in Chat Completions' words (zeros when the backend sent none).
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const usageOf = (usage: SubscriptionLLM.Usage | undefined): Usage => ({
   prompt_tokens: usage?.inputTokens ?? 0,
@@ -485,7 +417,7 @@ const toolCallOf = (call: SubscriptionLLM.ToolCall): ToolCall => ({
  * The `chat.completion` of a finished turn.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const completionOf = (result: SubscriptionLLM.Result, meta: Meta): ChatCompletion => ({
   id: meta.id,
@@ -515,7 +447,7 @@ export const completionOf = (result: SubscriptionLLM.Result, meta: Meta): ChatCo
  * is one `data: {"error": …}` line, which OpenAI's SDKs raise as an error.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const encoder = (meta: Meta, options: { readonly includeUsage: boolean }): Sse.Encoder => {
   let model = meta.model
@@ -548,7 +480,7 @@ export const encoder = (meta: Meta, options: { readonly includeUsage: boolean })
           deltasInMessage = true
           return event.delta === "" ? start() : start() + Sse.data(chunk({ content: event.delta }))
         case "ItemDone": {
-          const text = Sse.assistantText(event.item)
+          const text = CodexWire.assistantText(event.item)
           if (Option.isNone(text)) return start()
           const whole = !deltasInMessage && text.value !== ""
           deltasInMessage = false

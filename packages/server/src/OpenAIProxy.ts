@@ -15,7 +15,7 @@
  * - Every request needs `Authorization: Bearer <apiKey>` (compared in
  *   constant time); no CORS headers unless origins are configured.
  * - Errors are OpenAI's error format with the status its SDKs expect
- *   (see {@link toAnswer}). A streamed answer commits to status 200 only once
+ *   (see {@link answerOf}). A streamed answer commits to status 200 only once
  *   the backend has produced output, so a usage limit or a refused request
  *   is a proper 429 or 400 for streaming clients too.
  * - When the scope closes (SIGINT, SIGTERM), new connections are refused,
@@ -34,7 +34,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SubscriptionLLM } from "@subauth/core"
+import { Provider, SubscriptionLLM } from "@subauth/core"
 import {
   Chunk,
   Clock,
@@ -56,7 +56,7 @@ import * as ChatCompletions from "./ChatCompletions.js"
 import type { Translation } from "./internal/body.js"
 import * as Drain from "./internal/drain.js"
 import type { Encoder } from "./internal/sse.js"
-import { MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
+import { type Answer, answerOf, type Failure, MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
 import * as ResponsesApi from "./ResponsesApi.js"
 import * as ServeKey from "./ServeKey.js"
 
@@ -139,15 +139,13 @@ export class OpenAIProxy extends Context.Tag("@subauth/server/OpenAIProxy")<Open
 
 /**
  * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
- * `::1` (also bracketed or IPv4-mapped).
+ * `::1` (also bracketed or IPv4-mapped). The same test as the provider's
+ * loopback rule (`Provider.isLoopback`).
  *
  * @since 0.1.0
- * @category validators
+ * @category predicates
  */
-export const isLoopback = (host: string): boolean => {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
-  return h === "localhost" || h === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h)
-}
+export const isLoopback: (host: string) => boolean = Provider.isLoopback
 
 /**
  * Refuses a non-loopback host unless remote access was asked for, and then a
@@ -155,7 +153,7 @@ export const isLoopback = (host: string): boolean => {
  * cannot travel in a header anywhere.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const checkExposure = (options: Pick<Options, "apiKey" | "host" | "port" | "network">): Either.Either<void, StartError> =>
   Either.gen(function*() {
@@ -219,9 +217,9 @@ const readJson = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =
 const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
 
 const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options, drain: Drain.Drain) => {
-  const errorResponse = (error: unknown) =>
+  const errorResponse = (answerAt: (now: number) => Answer) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
-      const answer = toAnswer(error, now)
+      const answer = answerAt(now)
       return HttpServerResponse.unsafeJson({ error: answer.error }, { status: answer.status, headers: answer.headers })
     })
 
@@ -231,8 +229,8 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
       const pull = yield* Stream.toPull(events)
       const head = yield* drain.guard(peek(pull))
       let ended = false
-      const failure = (error: unknown) =>
-        Effect.map(Clock.currentTimeMillis, (now): Frame => ({ text: encoder.failure(toAnswer(error, now).error), last: true }))
+      const failure = (error: Failure) =>
+        Effect.map(Clock.currentTimeMillis, (now): Frame => ({ text: encoder.failure(answerOf(error, now).error), last: true }))
       // A chunk of events is one frame and one write: per-event writes cost more than the encoding.
       const body = Stream.fromIterable(head.events).pipe(
         Stream.concat(head.ended ? Stream.empty : Stream.repeatEffectChunkOption(pull)),
@@ -328,7 +326,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
     Effect.catchAll((error) =>
       Effect.zipRight(
         Effect.logWarning(`request failed: ${error.message}`),
-        errorResponse(error)
+        errorResponse((now) => answerOf(error, now))
       )
     ),
     Effect.catchAllDefect((defect) =>
@@ -336,7 +334,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
         Effect.logError(
           `unexpected failure: ${defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect}`
         ),
-        errorResponse(defect)
+        errorResponse((now) => toAnswer(defect, now))
       )
     ),
     Effect.tap((response) =>

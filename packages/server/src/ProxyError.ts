@@ -10,7 +10,8 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Duration, Schema } from "effect"
+import { AuthError, BackendError, TokenStore } from "@subauth/core"
+import { DateTime, Duration, Match, Schema } from "effect"
 
 /**
  * A request the proxy will not serve.
@@ -146,18 +147,85 @@ const seconds = (d: Duration.Duration) => String(Math.max(1, Math.ceil(Duration.
 const retryAfter = (d: Duration.Duration | undefined): Record<string, string> =>
   d === undefined ? {} : { "retry-after": seconds(d) }
 
-type Tagged = { readonly _tag: string; readonly message: string; readonly reason?: unknown }
-
-const isTagged = (u: unknown): u is Tagged =>
-  typeof u === "object" && u !== null && typeof (u as Tagged)._tag === "string" && typeof (u as Tagged).message === "string"
-
 /** Used when a usage limit does not say when it resets. */
 const DEFAULT_USAGE_RETRY = Duration.minutes(1)
 
 /**
- * The answer for any failure of a request at `now` (epoch ms): the proxy's
- * own {@link RequestError}s, and those of `SubscriptionLLM` and the token
- * lifecycle. Anything else is a 500 that says only that it happened.
+ * Every error a request can fail with: the proxy's own, those of
+ * `SubscriptionLLM` and those of the token lifecycle.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure =
+  | RequestError
+  | BackendError.UsageLimitReached
+  | BackendError.ResponseError
+  | AuthError.ReauthRequired
+  | AuthError.TransportError
+  | AuthError.TokenEndpointError
+  | TokenStore.TokenStoreError
+
+const requestAnswer = (r: RequestError): Answer => {
+  switch (r.reason) {
+    case "InvalidBody":
+      return answer(400, "invalid_request_error", "invalid_body", r.message, { param: r.param })
+    case "Unsupported":
+      return answer(400, "invalid_request_error", "unsupported_parameter", r.message, { param: r.param })
+    case "InvalidApiKey":
+      return answer(401, "invalid_request_error", "invalid_api_key", r.message, { headers: noRetry })
+    case "NotFound":
+      return answer(404, "invalid_request_error", "unknown_url", r.message)
+    case "UnknownModel":
+      return answer(404, "invalid_request_error", "model_not_found", r.message, { param: r.param })
+    case "ShuttingDown":
+      return answer(503, "server_error", "server_shutting_down", r.message, { headers: { "retry-after": "5" } })
+  }
+}
+
+const usageLimitAnswer = (e: BackendError.UsageLimitReached, now: number): Answer => {
+  if (e.reason === "UsageNotIncluded") {
+    return answer(429, "usage_not_included", "usage_not_included", e.message, { headers: noRetry })
+  }
+  const resetsIn = e.resetsInSeconds !== undefined
+    ? Duration.seconds(e.resetsInSeconds)
+    : e.resetsAt !== undefined
+    ? Duration.millis(Math.max(0, DateTime.toEpochMillis(e.resetsAt) - now))
+    : DEFAULT_USAGE_RETRY
+  return answer(429, "usage_limit_reached", "usage_limit_reached", e.message, {
+    headers: { ...noRetry, "retry-after": seconds(resetsIn) }
+  })
+}
+
+const responseAnswer = (e: BackendError.ResponseError): Answer => {
+  const code = e.code ?? null
+  switch (e.reason) {
+    case "ContextLengthExceeded":
+      return answer(400, "invalid_request_error", "context_length_exceeded", e.message)
+    case "InvalidRequest":
+    case "PolicyViolation":
+      return answer(400, "invalid_request_error", code ?? "invalid_request", e.message)
+    case "QuotaExceeded":
+      return answer(429, "insufficient_quota", "insufficient_quota", e.message, { headers: noRetry })
+    case "RateLimited":
+      return answer(429, "rate_limit_error", code ?? "rate_limit_exceeded", e.message, { headers: retryAfter(e.retryAfter) })
+    case "Overloaded":
+      return answer(503, "server_error", code ?? "server_is_overloaded", e.message, { headers: retryAfter(e.retryAfter) })
+    case "Unauthorized":
+      return answer(401, "authentication_error", "sign_in_required", e.message, { headers: noRetry })
+    case "Forbidden":
+      return answer(403, "permission_error", code ?? "forbidden", e.message, { headers: noRetry })
+    case "Failed":
+    case "Incomplete":
+    case "StreamClosed":
+    case "InvalidResponse":
+      return answer(502, "server_error", code ?? "bad_gateway", e.message)
+  }
+}
+
+/**
+ * The answer for a failure of a request at `now` (epoch ms); the compiler
+ * checks that every error and every `reason` has one.
  *
  * - usage limit: 429 with `retry-after` (seconds until the reset) and
  *   `x-should-retry: false`;
@@ -167,76 +235,46 @@ const DEFAULT_USAGE_RETRY = Duration.minutes(1)
  * - a bad request body: 400.
  *
  * @since 0.1.0
- * @category errors
+ * @category utils
  */
-export const toAnswer = (error: unknown, now: number): Answer => {
-  if (!isTagged(error)) return answer(500, "server_error", "internal_error", "internal error in the subauth proxy; see its log")
-  const e = error as Tagged & Record<string, unknown>
-  switch (e._tag) {
-    case "RequestError": {
-      const r = error as RequestError
-      switch (r.reason) {
-        case "InvalidBody":
-          return answer(400, "invalid_request_error", "invalid_body", r.message, { param: r.param })
-        case "Unsupported":
-          return answer(400, "invalid_request_error", "unsupported_parameter", r.message, { param: r.param })
-        case "InvalidApiKey":
-          return answer(401, "invalid_request_error", "invalid_api_key", r.message, { headers: noRetry })
-        case "NotFound":
-          return answer(404, "invalid_request_error", "unknown_url", r.message)
-        case "UnknownModel":
-          return answer(404, "invalid_request_error", "model_not_found", r.message, { param: r.param })
-        case "ShuttingDown":
-          return answer(503, "server_error", "server_shutting_down", r.message, { headers: { "retry-after": "5" } })
-      }
-    }
-    case "UsageLimitReached": {
-      const reason = e.reason as "UsageLimitReached" | "UsageNotIncluded"
-      if (reason === "UsageNotIncluded") {
-        return answer(429, "usage_not_included", "usage_not_included", e.message, { headers: noRetry })
-      }
-      const resetsIn = typeof e.resetsInSeconds === "number"
-        ? Duration.seconds(e.resetsInSeconds)
-        : DateTime.isDateTime(e.resetsAt)
-        ? Duration.millis(Math.max(0, DateTime.toEpochMillis(e.resetsAt) - now))
-        : DEFAULT_USAGE_RETRY
-      return answer(429, "usage_limit_reached", "usage_limit_reached", e.message, {
-        headers: { ...noRetry, "retry-after": seconds(resetsIn) }
-      })
-    }
-    case "ReauthRequired":
-      return answer(401, "authentication_error", "sign_in_required", e.message, { headers: noRetry })
-    case "ResponseError": {
-      const code = typeof e.code === "string" ? e.code : null
-      const after = Duration.isDuration(e.retryAfter) ? e.retryAfter : undefined
-      switch (e.reason) {
-        case "ContextLengthExceeded":
-          return answer(400, "invalid_request_error", "context_length_exceeded", e.message)
-        case "InvalidRequest":
-        case "PolicyViolation":
-          return answer(400, "invalid_request_error", code ?? "invalid_request", e.message)
-        case "QuotaExceeded":
-          return answer(429, "insufficient_quota", "insufficient_quota", e.message, { headers: noRetry })
-        case "RateLimited":
-          return answer(429, "rate_limit_error", code ?? "rate_limit_exceeded", e.message, { headers: retryAfter(after) })
-        case "Overloaded":
-          return answer(503, "server_error", code ?? "server_is_overloaded", e.message, { headers: retryAfter(after) })
-        case "Unauthorized":
-          return answer(401, "authentication_error", "sign_in_required", e.message, { headers: noRetry })
-        case "Forbidden":
-          return answer(403, "permission_error", code ?? "forbidden", e.message, { headers: noRetry })
-        default:
-          return answer(502, "server_error", code ?? "bad_gateway", e.message)
-      }
-    }
-    case "TransportError":
-      return e.reason === "Timeout"
-        ? answer(504, "server_error", "backend_timeout", e.message)
-        : answer(502, "server_error", "backend_unavailable", e.message)
-    case "TokenEndpointError":
-      return answer(502, "server_error", "token_endpoint_error", e.message)
-    case "TokenStoreError":
-      return answer(500, "server_error", "token_store_error", e.message)
-  }
-  return answer(500, "server_error", "internal_error", "internal error in the subauth proxy; see its log")
-}
+export const answerOf = (error: Failure, now: number): Answer =>
+  Match.value(error).pipe(
+    Match.tagsExhaustive({
+      RequestError: requestAnswer,
+      UsageLimitReached: (e) => usageLimitAnswer(e, now),
+      ResponseError: responseAnswer,
+      ReauthRequired: (e) => answer(401, "authentication_error", "sign_in_required", e.message, { headers: noRetry }),
+      TransportError: (e) =>
+        e.reason === "Timeout"
+          ? answer(504, "server_error", "backend_timeout", e.message)
+          : answer(502, "server_error", "backend_unavailable", e.message),
+      TokenEndpointError: (e) => answer(502, "server_error", "token_endpoint_error", e.message),
+      TokenStoreError: (e) => answer(500, "server_error", "token_store_error", e.message)
+    })
+  )
+
+/**
+ * Whether `u` is one of the errors {@link answerOf} answers.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isFailure = (u: unknown): u is Failure =>
+  u instanceof RequestError ||
+  u instanceof BackendError.UsageLimitReached ||
+  u instanceof BackendError.ResponseError ||
+  u instanceof AuthError.ReauthRequired ||
+  u instanceof AuthError.TransportError ||
+  u instanceof AuthError.TokenEndpointError ||
+  u instanceof TokenStore.TokenStoreError
+
+/**
+ * The answer for anything a request can die or fail with: {@link answerOf}
+ * for a {@link Failure}; anything else is a 500 that says only that it
+ * happened.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const toAnswer = (error: unknown, now: number): Answer =>
+  isFailure(error) ? answerOf(error, now) : answer(500, "server_error", "internal_error", "internal error in the subauth proxy; see its log")

@@ -24,30 +24,23 @@
  *
  * @since 0.1.0
  */
-import { SubscriptionLLM } from "@subauth/core"
+import { CodexWire, SubscriptionLLM } from "@subauth/core"
 import { Either, Option, Schema } from "effect"
-import { formatOf, serviceTierOf } from "./ChatCompletions.js"
-import { decode, invalid, type Translation, unsupported } from "./internal/body.js"
+import { decode, invalid, Part, type Result, type Translation, unsupported } from "./internal/body.js"
 import * as Sse from "./internal/sse.js"
-import type { OpenAIError, RequestError } from "./ProxyError.js"
+import { formatOf, JsonSchemaFormat, serviceTierOf } from "./internal/translate.js"
+import type { OpenAIError } from "./ProxyError.js"
 
 // =============================================================================
 // Request (wire)
 // =============================================================================
 
 const Loose = Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-const Part = Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 
 const TextFormat = Schema.Union(
   Schema.Struct({ type: Schema.Literal("text") }),
   Schema.Struct({ type: Schema.Literal("json_object") }),
-  Schema.Struct({
-    type: Schema.Literal("json_schema"),
-    name: Schema.String,
-    description: Schema.optional(Schema.NullOr(Schema.String)),
-    schema: Schema.optional(Schema.Unknown),
-    strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-  })
+  Schema.Struct({ type: Schema.Literal("json_schema"), ...JsonSchemaFormat.fields })
 )
 
 /**
@@ -87,8 +80,6 @@ export const ResponsesRequest = Schema.Struct({
  */
 export type ResponsesRequest = typeof ResponsesRequest.Type
 
-const FORWARDED: ReadonlySet<string> = new Set(Object.keys(ResponsesRequest.fields))
-
 const ROLES: ReadonlySet<string> = new Set(["user", "assistant", "system", "developer"])
 
 // =============================================================================
@@ -121,19 +112,17 @@ export interface Translated extends Translation {
   readonly echo: Echo
 }
 
-type Result<A> = Either.Either<A, RequestError>
-
 /**
  * An input item as the backend takes it: easy messages (no `type`, or string
  * `content`) become `message` items with content parts; other items pass.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
-export const inputItem = (item: typeof Loose.Type, param: string): Result<SubscriptionLLM.Item> => {
+export const inputItem = (item: typeof Loose.Type, param: string): Result<CodexWire.Item> => {
   const type = item.type
   if (type !== undefined && typeof type !== "string") return Either.left(invalid(`${param}.type`, "must be a string"))
-  if (type !== undefined && type !== "message") return Either.right(item as SubscriptionLLM.Item)
+  if (type !== undefined && type !== "message") return Either.right(item as CodexWire.Item)
   const role = item.role
   if (typeof role !== "string" || !ROLES.has(role)) {
     return Either.left(invalid(`${param}.role`, "a message needs a role: user, assistant, system or developer"))
@@ -174,11 +163,11 @@ const refuse = (holds: boolean, param: string, description: string): Result<void
  * Decodes a request body and translates it, or says what is wrong with it.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
-    const { body, ignored } = yield* decode(ResponsesRequest, json, FORWARDED)
+    const { body, ignored } = yield* decode(ResponsesRequest, json)
     const stateless = "the backend stores nothing (\"store\": false); send the whole conversation in \"input\""
     yield* refuse(body.previous_response_id != null, "previous_response_id", `earlier responses cannot be referenced: ${stateless}`)
     yield* refuse(body.conversation != null, "conversation", `conversations cannot be referenced: ${stateless}`)
@@ -272,7 +261,7 @@ export interface Response extends Echo {
   readonly error: { readonly code: string; readonly message: string } | null
   readonly incomplete_details: null
   readonly model: string
-  readonly output: ReadonlyArray<SubscriptionLLM.Item>
+  readonly output: ReadonlyArray<CodexWire.Item>
   readonly usage: Usage | null
 }
 
@@ -280,7 +269,7 @@ export interface Response extends Echo {
  * `usage` in the Responses API's words (zeros when the backend sent none).
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const usageOf = (usage: SubscriptionLLM.Usage | undefined): Usage => ({
   input_tokens: usage?.inputTokens ?? 0,
@@ -310,7 +299,7 @@ const response = (
  * The `response` of a finished turn: its items as the backend finished them.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const responseOf = (result: SubscriptionLLM.Result, meta: Meta): Response =>
   response(meta, {
@@ -340,7 +329,7 @@ interface Open {
  * usage. A failure is a `response.failed` whose `response.error` says why.
  *
  * @since 0.1.0
- * @category conversions
+ * @category utils
  */
 export const encoder = (meta: Meta): Sse.Encoder => {
   let sequence = 0
@@ -349,7 +338,7 @@ export const encoder = (meta: Meta): Sse.Encoder => {
   let created = false
   let next = 0
   let open: Open | undefined
-  const output: Array<SubscriptionLLM.Item> = []
+  const output: Array<CodexWire.Item> = []
 
   const emit = (type: string, fields: Record<string, unknown>) =>
     Sse.named(type, { type, sequence_number: sequence++, ...fields })
@@ -404,9 +393,9 @@ export const encoder = (meta: Meta): Sse.Encoder => {
         emit("response.reasoning_summary_part.done", { ...fields, part: { type: "summary_text", text } })
     }).join("")
 
-  const itemDone = (item: SubscriptionLLM.Item): string => {
+  const itemDone = (item: CodexWire.Item): string => {
     const itemId = typeof item.id === "string" ? item.id : undefined
-    const text = Sse.assistantText(item)
+    const text = CodexWire.assistantText(item)
     let events = ""
     let index: number
     if (Option.isSome(text)) {

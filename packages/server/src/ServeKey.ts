@@ -54,7 +54,7 @@ const visible = /^[\x21-\x7e]{1,512}$/
  * ASCII characters.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const validate = (key: Redacted.Redacted<string>): Either.Either<Redacted.Redacted<string>, StartError> =>
   visible.test(Redacted.value(key))
@@ -79,7 +79,7 @@ const digest = (text: string) => createHash("sha256").update(text, "utf8").diges
  * differ (both are hashed first, so their lengths do not leak either).
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const matches = (key: Redacted.Redacted<string>, presented: string): boolean =>
   timingSafeEqual(digest(Redacted.value(key)), digest(presented))
@@ -88,7 +88,7 @@ export const matches = (key: Redacted.Redacted<string>, presented: string): bool
  * The token of an `Authorization: Bearer <token>` header.
  *
  * @since 0.1.0
- * @category validators
+ * @category utils
  */
 export const bearer = (authorization: string | undefined): Option.Option<string> => {
   const m = authorization === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)
@@ -140,30 +140,29 @@ const readKeyFile = (path: string) =>
  * @since 0.1.0
  * @category constructors
  */
-export const resolve = (options: {
+export const resolve = Effect.fn("ServeKey.resolve")(function*(options: {
   readonly given: Option.Option<Redacted.Redacted<string>>
   readonly file: string
-}): Effect.Effect<Resolved, StartError, FileSystem.FileSystem | SecureRandom.SecureRandom> =>
-  Effect.gen(function*() {
-    if (Option.isSome(options.given)) return { key: yield* validate(options.given.value), source: "given" as const }
-    const stored = yield* readKeyFile(options.file)
-    if (Option.isSome(stored)) return { key: stored.value, source: "file" as const }
-    const fs = yield* FileSystem.FileSystem
-    yield* fs.makeDirectory(dirname(options.file), { recursive: true, mode: 0o700 }).pipe(
-      Effect.mapError(fileFailed(dirname(options.file), "create its directory"))
-    )
-    const key = yield* generate
-    const created = yield* fs.writeFileString(options.file, `${Redacted.value(key)}\n`, { flag: "wx", mode: 0o600 }).pipe(
-      Effect.as(true),
-      Effect.catchIf(isReason("AlreadyExists"), () => Effect.succeed(false)),
-      Effect.mapError(fileFailed(options.file, "write it"))
-    )
-    if (created) {
-      yield* Effect.logInfo(`generated a new API key for the proxy in ${options.file}`)
-      return { key, source: "generated" as const }
-    }
-    const theirs = yield* readKeyFile(options.file)
-    return Option.isSome(theirs)
-      ? { key: theirs.value, source: "file" as const }
-      : yield* new StartError({ reason: "KeyFileFailed", location: options.file, description: "it disappeared while being read" })
-  })
+}): Effect.fn.Return<Resolved, StartError, FileSystem.FileSystem | SecureRandom.SecureRandom> {
+  if (Option.isSome(options.given)) return { key: yield* validate(options.given.value), source: "given" as const }
+  const stored = yield* readKeyFile(options.file)
+  if (Option.isSome(stored)) return { key: stored.value, source: "file" as const }
+  const fs = yield* FileSystem.FileSystem
+  yield* fs.makeDirectory(dirname(options.file), { recursive: true, mode: 0o700 }).pipe(
+    Effect.mapError(fileFailed(dirname(options.file), "create its directory"))
+  )
+  const key = yield* generate
+  const created = yield* fs.writeFileString(options.file, `${Redacted.value(key)}\n`, { flag: "wx", mode: 0o600 }).pipe(
+    Effect.as(true),
+    Effect.catchIf(isReason("AlreadyExists"), () => Effect.succeed(false)),
+    Effect.mapError(fileFailed(options.file, "write it"))
+  )
+  if (created) {
+    yield* Effect.logInfo(`generated a new API key for the proxy in ${options.file}`)
+    return { key, source: "generated" as const }
+  }
+  const theirs = yield* readKeyFile(options.file)
+  return Option.isSome(theirs)
+    ? { key: theirs.value, source: "file" as const }
+    : yield* new StartError({ reason: "KeyFileFailed", location: options.file, description: "it disappeared while being read" })
+})

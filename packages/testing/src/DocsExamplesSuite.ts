@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs"
  * The ```ts blocks of a Markdown text, in order.
  *
  * @since 0.1.0
- * @category parsing
+ * @category utils
  */
 export const tsBlocks = (markdown: string): ReadonlyArray<string> =>
   [...markdown.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
@@ -22,7 +22,7 @@ export const tsBlocks = (markdown: string): ReadonlyArray<string> =>
  * Registers one test per README: its blocks against `examples`/`name`-N.ts.
  *
  * @since 0.1.0
- * @category suites
+ * @category utils
  */
 export const run = (readmes: ReadonlyArray<{ readonly readme: URL; readonly name: string }>, examples: URL): void => {
   describe("examples in the docs", () => {

@@ -23,14 +23,15 @@
  * @since 0.1.0
  */
 import { FetchHttpClient, type HttpClient, HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { type Provider, SubscriptionLLM, TokenManager, TokenStore } from "@subauth/core"
-import { Clock, Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
-import { createServer } from "node:http"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Stream } from "effect"
 import * as FakeHttp from "./FakeHttp.js"
 import { FakeOAuthServer, layer as layerOAuth, layerProvider, type Options as OAuthOptions } from "./FakeOAuthServer.js"
 import { frames, render } from "./internal/codexStream.js"
+import * as Rules from "./internal/codexRules.js"
+import { randomHex } from "./internal/random.js"
+import { listen } from "./internal/listen.js"
 import { makeRecorder } from "./internal/instrument.js"
 
 /**
@@ -81,24 +82,13 @@ export interface Answer {
  * @since 0.1.0
  * @category schemas
  */
-export const RequestBody = Schema.Struct({
-  model: Schema.String,
-  instructions: Schema.optional(Schema.String),
-  input: Schema.Array(Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
-  tools: Schema.optional(Schema.Array(Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown })))),
-  tool_choice: Schema.optional(Schema.Unknown),
-  parallel_tool_calls: Schema.optional(Schema.Boolean),
-  reasoning: Schema.optional(Schema.NullOr(Schema.Struct({ effort: Schema.optional(Schema.String), summary: Schema.optional(Schema.String) }))),
-  include: Schema.optional(Schema.Array(Schema.String)),
-  prompt_cache_key: Schema.optional(Schema.String),
-  text: Schema.optional(Schema.Unknown)
-})
+export const RequestBody = Rules.RequestBody
 
 /**
  * @since 0.1.0
  * @category schemas
  */
-export type RequestBody = typeof RequestBody.Type
+export type RequestBody = Rules.RequestBody
 
 /**
  * @since 0.1.0
@@ -240,7 +230,7 @@ export const cut = (options: { readonly after?: number; readonly mode?: "close" 
  *
  * @see protocol.md §5.6, §9
  * @since 0.1.0
- * @category faults
+ * @category constructors
  */
 export const usageLimit = (options: {
   readonly resetsAt: number
@@ -340,20 +330,8 @@ export const defaultUnsupportedParameters: ReadonlyArray<string> = [
  * @since 0.1.0
  * @category constants
  */
-export const unauthorizedBody = {
-  error: {
-    message: "Provided authentication token is expired. Please try signing in again.",
-    type: null,
-    code: "token_expired",
-    param: null
-  },
-  status: 401
-} as const
+export const unauthorizedBody = Rules.unauthorizedBody
 
-const AUTH = "https://api.openai.com/auth"
-
-const randomHex = (bytes: number) =>
-  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("")
 
 // --- the server ---------------------------------------------------------------------------------
 
@@ -378,68 +356,14 @@ export const make = (options: Partial<Settings> = {}) =>
     const rejected = new Set<string>()
     const encrypted = new Set<string>()
 
-    const server = yield* NodeHttpServer.make(() => createServer(), { port: 0, host: "127.0.0.1" })
-    const address = server.address
-    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("fake Codex backend: expected a TCP address")
-    const url = `http://127.0.0.1:${address.port}`
+    const { server, url } = yield* listen("fake Codex backend")
     const baseUrl = `${url}/backend-api/codex`
 
     const json = (status: number, body: unknown) =>
       HttpServerResponse.unsafeJson(body, { status, headers: settings.rateLimitHeaders })
-    const detail = (status: number, text: string) => json(status, { detail: text })
-    const invalid = (status: number, message: string, code: string | null, param: string | null = null) =>
-      json(status, { error: { message, type: "invalid_request_error", param, code } })
-
-    // A 401 or 403 answer, or undefined when the token verifies and the account header matches it.
+    const reject = (rejection: Rules.Rejection) => json(rejection.status, rejection.body)
     const authenticate = (header: (name: string) => string | undefined) =>
-      Effect.gen(function*() {
-        const authorization = header("authorization") ?? ""
-        const token = authorization.startsWith("Bearer ") ? authorization.slice(7) : ""
-        const claims = token === "" || rejected.has(token) ? Option.none() : yield* oauth.verifyAccessToken(token)
-        if (Option.isNone(claims)) return json(401, unauthorizedBody)
-        const auth = claims.value[AUTH] as { chatgpt_account_id?: unknown } | undefined
-        if (header("chatgpt-account-id") !== auth?.chatgpt_account_id) {
-          // The real backend's words for this are not on record; the status is the fake's choice.
-          return detail(403, "The chatgpt-account-id header does not match the access token's account.")
-        }
-        return undefined
-      })
-
-    // The first rule of the real backend the body breaks, in the order the backend checks them.
-    const validate = (body: unknown) => {
-      if (typeof body !== "object" || body === null || Array.isArray(body)) return detail(400, "Invalid JSON body")
-      const raw = body as Record<string, unknown>
-      const unsupported = settings.unsupportedParameters.find((name) => name in raw)
-      if (unsupported !== undefined) return detail(400, `Unsupported parameter: ${unsupported}`)
-      if (raw.store !== false) return detail(400, "Store must be set to false")
-      if (raw.stream !== true) return detail(400, "Stream must be set to true")
-      const decoded = Schema.decodeUnknownEither(RequestBody)(raw)
-      if (decoded._tag === "Left") return detail(400, "Invalid request body")
-      const request = decoded.right
-      if (!settings.models.some((m) => m.slug === request.model)) {
-        return detail(400, `The '${request.model}' model is not supported when using Codex with a ChatGPT account.`)
-      }
-      const calls = new Set<unknown>()
-      for (const item of request.input) {
-        if (typeof item.id === "string" || item.type === "item_reference") {
-          const id = typeof item.id === "string" ? item.id : String(item.id ?? "")
-          return invalid(
-            404,
-            `Item with id '${id}' not found. Items are not persisted when \`store\` is set to false. Try again with \`store\` set to true, or remove this item from your input.`,
-            null,
-            "input"
-          )
-        }
-        if (item.type === "reasoning" && !encrypted.has(String(item.encrypted_content))) {
-          return invalid(400, "The encrypted content of a reasoning item could not be verified.", "invalid_encrypted_content", "input")
-        }
-        if (item.type === "function_call") calls.add(item.call_id)
-        if (item.type === "function_call_output" && !calls.has(item.call_id)) {
-          return invalid(400, `No tool call found for function call output with call_id ${String(item.call_id)}.`, null, "input")
-        }
-      }
-      return request
-    }
+      Rules.authenticate(header, oauth.verifyAccessToken, rejected)
 
     const stream = (answer: Answer, request: RequestBody, raw: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
@@ -495,18 +419,22 @@ export const make = (options: Partial<Settings> = {}) =>
     const responses = recorder.instrument("responses", (req) =>
       Effect.gen(function*() {
         const denied = yield* authenticate(req.header)
-        if (denied !== undefined) return denied
-        const request = validate(req.json)
-        if (HttpServerResponse.isServerResponse(request)) return request
-        const answer = queue.shift() ?? settings.respond(request)
-        return yield* stream(answer, request, yield* HttpServerRequest.HttpServerRequest)
+        if (Option.isSome(denied)) return reject(denied.value)
+        const request = Rules.validate(req.json, {
+          unsupportedParameters: settings.unsupportedParameters,
+          models: settings.models,
+          issued: (token) => encrypted.has(token)
+        })
+        if (Either.isLeft(request)) return reject(request.left)
+        const answer = queue.shift() ?? settings.respond(request.right)
+        return yield* stream(answer, request.right, yield* HttpServerRequest.HttpServerRequest)
       }))
 
     const models = recorder.instrument("models", (req) =>
       Effect.gen(function*() {
         const denied = yield* authenticate(req.header)
-        if (denied !== undefined) return denied
-        if (!req.url.searchParams.get("client_version")) return detail(400, "client_version is required")
+        if (Option.isSome(denied)) return reject(denied.value)
+        if (!req.url.searchParams.get("client_version")) return json(400, { detail: "client_version is required" })
         return HttpServerResponse.unsafeJson({ models: settings.models }, { headers: { etag: `"fake-models-${settings.models.length}"` } })
       }))
 

@@ -136,7 +136,7 @@ export const transportHeaders: ReadonlySet<string> = new Set(["host", "content-l
  * order of body fields. Empty when they match.
  *
  * @since 0.1.0
- * @category conformance
+ * @category utils
  */
 export const differences = (expected: CapturedRequest, actual: RecordedRequest): ReadonlyArray<string> => {
   const out: Array<string> = []

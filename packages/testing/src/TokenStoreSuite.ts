@@ -24,7 +24,7 @@ const encode = Schema.encodeSync(TokenSet.TokenSet)
  * Token sets covering the shapes a store must keep intact.
  *
  * @since 0.1.0
- * @category fixtures
+ * @category constants
  */
 export const samples = {
   full: new TokenSet.TokenSet({
@@ -69,7 +69,7 @@ const generation = (n: number) =>
  * Registers the contract tests for the store `layer` provides.
  *
  * @since 0.1.0
- * @category suites
+ * @category utils
  */
 export const run = <E>(name: string, layer: Layer.Layer<TokenStore.TokenStore, E>): void => {
   const test = <A, E2>(title: string, body: (store: TokenStore.TokenStore.Service) => Effect.Effect<A, E2>) =>

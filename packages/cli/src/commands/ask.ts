@@ -1,10 +1,10 @@
 import { SubscriptionLLM } from "@subauth/core"
 import { Effect, Layer, Option, Stream } from "effect"
 import { ExitCode, UsageError } from "../internal/errors.js"
+import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
 import { Settings } from "../Settings.js"
-import * as Llm from "./llm.js"
 
 export interface Args extends TokenArgs {
   readonly prompt: Option.Option<string>
@@ -47,4 +47,4 @@ export const run = (args: Args, stdin: Effect.Effect<Option.Option<string>>) =>
     )
     if (wrote && !endsWithNewline) yield* output.write("\n")
     return ExitCode.Ok
-  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Llm.layer(args, s)))))
+  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Layers.llm(args, s)))))

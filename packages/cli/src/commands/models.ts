@@ -1,10 +1,10 @@
 import { SubscriptionLLM } from "@subauth/core"
 import { Effect, Layer } from "effect"
 import { ExitCode } from "../internal/errors.js"
+import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
 import { Settings } from "../Settings.js"
-import * as Llm from "./llm.js"
 
 export type Args = TokenArgs
 
@@ -25,4 +25,4 @@ export const run = (args: Args) =>
       yield* output.info(output.style.yellow("note: the backend's list could not be fetched; this is the list bundled with subauth"))
     }
     return ExitCode.Ok
-  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Llm.layer(args, s)))))
+  }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Layers.llm(args, s)))))

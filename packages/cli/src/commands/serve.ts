@@ -9,9 +9,9 @@ import { OpenAIProxy, ProxyError, ServeKey } from "@subauth/server"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"
 import { ExitCode, UsageError } from "../internal/errors.js"
+import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"
-import * as Llm from "./llm.js"
 import type { StoreChoice } from "./shared.js"
 
 export interface Args {
@@ -65,7 +65,7 @@ export const run = (args: Args) =>
       port: args.port,
       network: args.allowRemote ? "allow-remote" : "loopback-only",
       cors: args.cors
-    }).pipe(Layer.provideMerge(Llm.layer(args, settings)))
+    }).pipe(Layer.provideMerge(Layers.llm(args, settings)))
 
     return yield* Effect.scoped(Effect.gen(function*() {
       const context = yield* Layer.build(stack)

@@ -1,11 +1,13 @@
 /**
- * The layers commands are built from, chosen by flags and `Settings`.
+ * The layers commands are built from, chosen by flags and `Settings`: the CLI's
+ * layer recipes. A recipe only one command uses stays in that command's module
+ * (commands are loaded lazily; what is here is loaded for every command).
  */
 import { KeyValueStore } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeKeyValueStore from "@effect/platform-node/NodeKeyValueStore"
-import { Provider } from "@subauth/core"
-import { NodeTokenStore } from "@subauth/node"
+import { Provider, SubscriptionLLM } from "@subauth/core"
+import { NodeTokenManager, NodeTokenStore } from "@subauth/node"
 import { Config, Effect, Layer, Option } from "effect"
 import { existsSync } from "node:fs"
 import { mkdir } from "node:fs/promises"
@@ -47,3 +49,16 @@ export const provider = (settings: Settings.Service) =>
 /** A store, the provider and Node's HTTP client: what any token command needs. */
 export const tokens = (choice: StoreChoice, settings: Settings.Service) =>
   Layer.mergeAll(store(choice, settings), provider(settings), NodeHttpClient.layer)
+
+// Keep connections to the backend open: one TLS handshake for a session of requests, not one per request.
+const keepAliveClient = NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))
+
+/** `SubscriptionLLM` for a profile, with its token manager, store and provider: the commands that talk to the backend. */
+export const llm = (args: { readonly profile: string; readonly store: StoreChoice }, settings: Settings.Service) =>
+  SubscriptionLLM.layer({
+    allowInsecureHttp: settings.allowInsecureHttp,
+    ...Option.match(settings.codexUrl, { onNone: () => ({}), onSome: (baseUrl) => ({ baseUrl }) })
+  }).pipe(
+    Layer.provideMerge(NodeTokenManager.layer({ profile: args.profile })),
+    Layer.provideMerge(Layer.mergeAll(store(args.store, settings), provider(settings), keepAliveClient))
+  )

@@ -1,6 +1,7 @@
-import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect } from "effect"
+import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Duration, Effect, Option } from "effect"
 import { TransportError } from "../AuthError.js"
+import { parseJson } from "./json.js"
 import { scrub } from "./text.js"
 
 export interface RawResponse {
@@ -9,15 +10,6 @@ export interface RawResponse {
   /** The body parsed as JSON, or undefined when it is not JSON. */
   readonly json: unknown
   readonly headers: Readonly<Record<string, string>>
-}
-
-const parseJson = (text: string): unknown => {
-  if (text.length === 0) return undefined
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }
 
 /** What went wrong on the wire, in a few words, without the request. */
@@ -31,37 +23,32 @@ export const describeTransport = (error: HttpClientError.HttpClientError, secret
   return scrub(detail, secrets, 120)
 }
 
+export interface ExecuteOptions {
+  /** Limit for the request and `onAnswer` together. */
+  readonly timeout: Duration.DurationInput
+  /** Values to scrub from descriptions of transport failures. */
+  readonly secrets: ReadonlyArray<string>
+}
+
+const connectionFailed = (endpoint: string, secrets: ReadonlyArray<string>) => (error: HttpClientError.HttpClientError) =>
+  new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, secrets) })
+
 /**
- * Sends one request and reads its whole body, within `timeout`. Every failure
- * to get an answer becomes a `TransportError` that names the endpoint; the
- * request itself (whose body may hold a token) is never kept in the error.
+ * Sends one request and hands its answer (status and headers) to `onAnswer`,
+ * both within `timeout`. Every failure to get an answer becomes a
+ * `TransportError` that names the endpoint; the request itself (whose body may
+ * hold a token) is never kept in the error.
  */
-export const send = (
+export const execute = <A, E, R>(
+  client: HttpClient.HttpClient,
   endpoint: string,
   request: HttpClientRequest.HttpClientRequest,
-  options: { readonly timeout: Duration.DurationInput; readonly secrets: ReadonlyArray<string> }
-): Effect.Effect<RawResponse, TransportError, HttpClient.HttpClient> =>
-  HttpClient.HttpClient.pipe(
-    Effect.flatMap((client) => client.pipe(HttpClient.withTracerPropagation(false)).execute(request)),
-    Effect.flatMap((response) =>
-      Effect.map(response.text, (text): RawResponse => ({
-        status: response.status,
-        text,
-        json: parseJson(text),
-        headers: response.headers
-      }))
-    ),
-    Effect.scoped,
-    Effect.catchTags({
-      RequestError: (error) =>
-        Effect.fail(
-          new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, options.secrets) })
-        ),
-      ResponseError: (error) =>
-        Effect.fail(
-          new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, options.secrets) })
-        )
-    }),
+  options: ExecuteOptions,
+  onAnswer: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | TransportError, R> =>
+  client.execute(request).pipe(
+    Effect.mapError(connectionFailed(endpoint, options.secrets)),
+    Effect.flatMap(onAnswer),
     Effect.timeoutFail({
       duration: options.timeout,
       onTimeout: () =>
@@ -72,6 +59,35 @@ export const send = (
         })
     })
   )
+
+/** The whole body of an answer, as text and as JSON. */
+export const readBody = (
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<RawResponse, HttpClientError.ResponseError> =>
+  Effect.map(response.text, (text): RawResponse => ({
+    status: response.status,
+    text,
+    json: Option.getOrUndefined(parseJson(text)),
+    headers: response.headers
+  }))
+
+/**
+ * Sends one request and reads its whole body, within `timeout` (see
+ * {@link execute}).
+ */
+export const send = (
+  endpoint: string,
+  request: HttpClientRequest.HttpClientRequest,
+  options: ExecuteOptions
+): Effect.Effect<RawResponse, TransportError, HttpClient.HttpClient> =>
+  Effect.flatMap(HttpClient.HttpClient, (client) =>
+    execute(
+      client.pipe(HttpClient.withTracerPropagation(false)),
+      endpoint,
+      request,
+      options,
+      (response) => Effect.mapError(readBody(response), connectionFailed(endpoint, options.secrets))
+    ))
 
 /**
  * A JSON POST with `content-type` first, then `headers`, as the Codex CLI orders

@@ -13,7 +13,7 @@
 import { TokenSet } from "@subauth/core"
 import { DateTime, Effect, Option, Schema } from "effect"
 import { createHash } from "node:crypto"
-import { decodeJson, storeError, where } from "./files.js"
+import { decodeJson, parseJson, storeError, where } from "./files.js"
 
 type Json = Record<string, unknown>
 
@@ -62,11 +62,7 @@ export const codexAcceptsIdToken = (idToken: string): boolean => {
   const [header, payload, signature] = idToken.split(".")
   if (!header || !payload || !signature) return false
   if (!/^[A-Za-z0-9_-]+$/.test(payload) || payload.length % 4 === 1) return false
-  try {
-    return Schema.is(IdClaims)(JSON.parse(Buffer.from(payload, "base64url").toString("utf8")))
-  } catch {
-    return false
-  }
+  return Option.exists(parseJson(Buffer.from(payload, "base64url").toString("utf8")), Schema.is(IdClaims))
 }
 
 const digest = (accessToken: string) => createHash("sha256").update(accessToken).digest("hex").slice(0, 32)

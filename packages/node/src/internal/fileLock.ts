@@ -20,7 +20,7 @@ import { Clock, Duration, Effect, Option, Random } from "effect"
 import { randomUUID } from "node:crypto"
 import { readFileSync, unlinkSync } from "node:fs"
 import { hostname } from "node:os"
-import { createExclusive, isNotFound, statIfExists, storeError } from "./files.js"
+import { createExclusive, isNotFound, parseJson, statIfExists, storeError } from "./files.js"
 
 /** Lock timing, validated, in milliseconds. */
 export interface Timing {
@@ -55,14 +55,11 @@ interface Holder {
   readonly since?: string
 }
 
-const describeHolder = (text: string | undefined): string => {
-  try {
-    const holder = JSON.parse(text ?? "") as Holder
-    return `pid ${holder.pid ?? "?"} on ${holder.host ?? "?"} since ${holder.since ?? "?"}`
-  } catch {
-    return "an unknown process"
-  }
-}
+const describeHolder = (text: string | undefined): string =>
+  Option.match(Option.filter(parseJson(text ?? ""), (json): json is Holder => typeof json === "object" && json !== null), {
+    onNone: () => "an unknown process",
+    onSome: (holder) => `pid ${holder.pid ?? "?"} on ${holder.host ?? "?"} since ${holder.since ?? "?"}`
+  })
 
 const now = Clock.currentTimeMillis
 

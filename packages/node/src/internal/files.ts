@@ -175,6 +175,13 @@ export const createExclusive = (path: string, content: string) =>
 export { isAlreadyExists, isNotFound }
 
 /**
+ * JSON text as a value, or none when it is not JSON. Every place in this
+ * package that reads JSON text goes through this (Effect's `Schema.parseJson`),
+ * not a `JSON.parse` in a `try`.
+ */
+export const parseJson: (text: string) => Option.Option<unknown> = Schema.decodeOption(Schema.parseJson())
+
+/**
  * Decodes JSON text with `schema`. A failure is `Corrupt` and says where the
  * problem is, never what the text holds (parser messages quote the input,
  * which here is tokens).
@@ -186,13 +193,11 @@ export const decodeJson = <A, I>(
   location: string,
   what = `the token file '${basename(location)}'`
 ) => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
+  const json = parseJson(text)
+  if (Option.isNone(json)) {
     return Effect.fail(storeError("Corrupt", profile, location, `${what} is not valid JSON; it was left as it is`))
   }
-  return Schema.decodeUnknown(schema)(json).pipe(
+  return Schema.decodeUnknown(schema)(json.value).pipe(
     Effect.mapError((error) =>
       storeError("Corrupt", profile, location, `${what} does not hold a token set (${where(error)}); it was left as it is`)
     )

@@ -37,13 +37,13 @@ export const invalidBody = (error: ParseResult.ParseError): RequestError => {
 }
 
 /**
- * `json` decoded with `schema`, and the names of its top-level fields that are
- * not in `forwarded` (accepted, not sent on).
+ * `json` decoded with `schema`, and the names of its top-level fields that
+ * `schema` does not read (accepted, not sent on): what is forwarded is what
+ * the schema has, so the two cannot drift apart.
  */
 export const decode = <A, I>(
-  schema: Schema.Schema<A, I>,
-  json: unknown,
-  forwarded: ReadonlySet<string>
+  schema: Schema.Schema<A, I> & { readonly fields: Schema.Struct.Fields },
+  json: unknown
 ): Either.Either<{ readonly body: A; readonly ignored: ReadonlyArray<string> }, RequestError> => {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new RequestError({ reason: "InvalidBody", description: "it must be a JSON object" }))
@@ -52,10 +52,16 @@ export const decode = <A, I>(
     Either.mapLeft(invalidBody),
     Either.map((body) => ({
       body,
-      ignored: Object.keys(json).filter((key) => !forwarded.has(key) && (json as Record<string, unknown>)[key] != null)
+      ignored: Object.keys(json).filter((key) => !Object.hasOwn(schema.fields, key) && (json as Record<string, unknown>)[key] != null)
     }))
   )
 }
+
+/** An object with a `type` and any other fields: content parts, tools, tool choices, checked one by one. */
+export const Part = Schema.Struct({ type: Schema.String }, Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+
+/** What a translation step gives. */
+export type Result<A> = Either.Either<A, RequestError>
 
 /** A `RequestError("Unsupported")` about `param`. */
 export const unsupported = (param: string, description: string) => new RequestError({ reason: "Unsupported", param, description })

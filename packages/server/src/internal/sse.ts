@@ -2,8 +2,7 @@
  * What the two streaming endpoints share: SSE framing, and the shape of an
  * encoder that turns `SubscriptionLLM` events into an API's stream.
  */
-import { SubscriptionLLM } from "@subauth/core"
-import { Option, Schema } from "effect"
+import type { SubscriptionLLM } from "@subauth/core"
 import type { OpenAIError } from "../ProxyError.js"
 
 /**
@@ -21,12 +20,3 @@ export const data = (payload: unknown): string => `data: ${JSON.stringify(payloa
 
 /** `event: <type>` and `data: <json>`, as the Responses API streams. */
 export const named = (type: string, payload: unknown): string => `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`
-
-const decodeMessage = Schema.decodeUnknownOption(SubscriptionLLM.MessageItem)
-
-/** The text of an assistant `message` item, if it is one. */
-export const assistantText = (item: SubscriptionLLM.Item): Option.Option<string> =>
-  Option.flatMap(decodeMessage(item), (message) =>
-    message.role === "assistant"
-      ? Option.some(message.content.map((part) => (part.type === "output_text" ? part.text ?? "" : "")).join(""))
-      : Option.none())

@@ -1,6 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import type { Fault, RecordedRequest, Rule } from "../FakeHttp.js"
 
 /** A request with its body already read, handed to a fake endpoint. */
@@ -11,6 +11,9 @@ export interface Incoming extends RecordedRequest {
   readonly field: (name: string) => string | undefined
 }
 
+// Effect's `Schema.parseJson`, as everywhere else that reads JSON text: none when the body is not JSON.
+const parseJson = Schema.decodeOption(Schema.parseJson())
+
 const fieldsOf = (contentType: string | undefined, body: string): {
   fields: Array<readonly [string, string]>
   json: unknown
@@ -18,16 +21,11 @@ const fieldsOf = (contentType: string | undefined, body: string): {
   if (contentType?.includes("application/x-www-form-urlencoded")) {
     return { fields: [...new URLSearchParams(body)], json: undefined }
   }
-  if (body.length === 0) return { fields: [], json: undefined }
-  try {
-    const json: unknown = JSON.parse(body)
-    const fields = typeof json === "object" && json !== null && !Array.isArray(json)
-      ? Object.entries(json).map(([k, v]): readonly [string, string] => [k, typeof v === "string" ? v : JSON.stringify(v)])
-      : []
-    return { fields, json }
-  } catch {
-    return { fields: [], json: undefined }
-  }
+  const json = Option.getOrUndefined(parseJson(body))
+  const fields = typeof json === "object" && json !== null && !Array.isArray(json)
+    ? Object.entries(json).map(([k, v]): readonly [string, string] => [k, typeof v === "string" ? v : JSON.stringify(v)])
+    : []
+  return { fields, json }
 }
 
 interface ActiveRule {

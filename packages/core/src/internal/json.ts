@@ -1,0 +1,8 @@
+import { Option, Schema } from "effect"
+
+/**
+ * JSON text as a value, or none when it is not JSON. Every place in core that
+ * reads JSON text goes through this (Effect's `Schema.parseJson`), not a
+ * `JSON.parse` in a `try`.
+ */
+export const parseJson: (text: string) => Option.Option<unknown> = Schema.decodeOption(Schema.parseJson())
