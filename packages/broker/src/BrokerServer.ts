@@ -378,7 +378,7 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default =>
         HttpApp.withPreResponseHandler(finish(requestId, seen)),
         Effect.catchAllCause((cause) =>
           // The platform has already answered (through `finish`); only an unexpected failure is worth a line.
-          Cause.isFailType(cause) || Cause.isEmpty(cause)
+          !Cause.isDie(cause)
             ? Effect.succeed(HttpServerResponse.empty({ status: seen.status }))
             : Effect.as(
               Effect.logError(`unexpected failure: ${Cause.squash(cause) instanceof Error ? (Cause.squash(cause) as Error).name : "defect"}`),

@@ -17,8 +17,8 @@ await build({
   target: "node20",
   minify: true,
   legalComments: "none",
-  // Native and ESM-only packages, and optional native helpers of `ws`, are loaded from node_modules.
-  external: ["@napi-rs/keyring", "open", "bufferutil", "utf-8-validate"],
+  // Native and ESM-only packages, and optional native helpers of `ws` and `pg`, are loaded from node_modules.
+  external: ["@napi-rs/keyring", "open", "bufferutil", "utf-8-validate", "better-sqlite3", "pg-native"],
   logLevel: "warning"
 })
 

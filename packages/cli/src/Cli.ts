@@ -180,13 +180,143 @@ const serve = Command.make(
   ["subauth serve", "subauth serve --port 9000 --profile work", "OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=… your-tool"]
 )))
 
+// --- subauth broker -----------------------------------------------------------------------------
+
+const databaseUrl = Options.redacted("database-url").pipe(
+  Options.withDescription(
+    "postgres://… (several replicas) or sqlite:PATH. Env: SUBAUTH_BROKER_DATABASE_URL (better for a URL with a password). " +
+      "Default: SQLite in $SUBAUTH_HOME/broker/broker.db."
+  ),
+  Options.withFallbackConfig(Config.redacted("SUBAUTH_BROKER_DATABASE_URL")),
+  Options.optional
+)
+
+const brokerServe = Command.make(
+  "serve",
+  {
+    host: Options.text("host").pipe(
+      Options.withDescription("The address to listen on. Default 127.0.0.1 (put a TLS proxy in front of anything else)."),
+      Options.withDefault("127.0.0.1")
+    ),
+    port: Options.integer("port").pipe(Options.withDescription("The port (0: any free port). Default 8790."), Options.withDefault(8790)),
+    databaseUrl,
+    migrate: Options.boolean("no-migrate", { ifPresent: false }).pipe(
+      Options.withDescription("Do not run migrations on start; refuse to start on a database that needs them.")
+    ),
+    leaseSeconds: Options.integer("lease-seconds").pipe(
+      Options.withDescription("How long a replica's refresh lease lasts unless renewed (a killed replica's lease runs out after it). Default 15."),
+      Options.withDefault(15)
+    ),
+    lockWaitSeconds: Options.integer("lock-wait-seconds").pipe(
+      Options.withDescription("How long a token request waits for another replica's refresh before answering 503. Default 30."),
+      Options.withDefault(30)
+    )
+  },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.serve(args))
+).pipe(Command.withDescription(describe(
+  "Run the credential broker: many users' ChatGPT sign-ins, encrypted, handing out short-lived access tokens " +
+    "(API at /openapi.json). Honours SUBAUTH_ISSUER, SUBAUTH_CODEX_URL, SUBAUTH_ALLOW_INSECURE_HTTP and SUBAUTH_HOME; " +
+    "the master key comes from SUBAUTH_BROKER_MASTER_KEY, SUBAUTH_BROKER_MASTER_KEY_FILE, or $SUBAUTH_HOME/broker/master.key " +
+    "(made on first start with SQLite). Logs are JSON lines on stderr.",
+  [
+    "subauth broker serve",
+    "SUBAUTH_BROKER_DATABASE_URL=postgres://broker@db/broker SUBAUTH_BROKER_MASTER_KEY_FILE=/run/secrets/master.key subauth broker serve --host 0.0.0.0"
+  ]
+)))
+
+const brokerMigrate = Command.make("migrate", { databaseUrl }, (args) => lazy(() => import("./commands/broker.js"), (m) => m.migrate(args)))
+  .pipe(Command.withDescription(describe("Bring the broker's database up to date (serve also does it on start).", ["subauth broker migrate"])))
+
+const tenantCreate = Command.make(
+  "create",
+  { name: Args.text({ name: "name" }).pipe(Args.withDescription("A name for the app (1 to 100 characters).")), json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.tenantCreate(args))
+).pipe(Command.withDescription(describe(
+  "Create a tenant (an app) and its first API key, printed once: only its hash is stored.",
+  ["subauth broker tenant create my-app", "subauth broker tenant create my-app --json | jq -r .key.secret"]
+)))
+
+const tenantList = Command.make("list", { json: Shared.json, databaseUrl }, (args) =>
+  lazy(() => import("./commands/broker.js"), (m) => m.tenantList(args))).pipe(
+    Command.withDescription(describe("List the tenants.", ["subauth broker tenant list --json"]))
+  )
+
+const tenantDelete = Command.make(
+  "delete",
+  {
+    tenantId: Args.text({ name: "tenant-id" }),
+    yes: Options.boolean("yes").pipe(Options.withDescription("Confirm: the tenant's data key, users and sign-ins are deleted for good.")),
+    databaseUrl
+  },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.tenantDelete(args))
+).pipe(Command.withDescription(describe(
+  "Delete a tenant and everything of it. Its data key goes first, so its users' sign-ins can never be read again (crypto-shredding).",
+  ["subauth broker tenant delete ten_… --yes"]
+)))
+
+const keyCreate = Command.make(
+  "create",
+  {
+    tenantId: Args.text({ name: "tenant-id" }),
+    label: Options.text("label").pipe(Options.withDescription("What the key is for (shown in lists and the audit trail)."), Options.withDefault("api key")),
+    json: Shared.json,
+    databaseUrl
+  },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.keyCreate(args))
+).pipe(Command.withDescription(describe("Create another API key for a tenant, printed once.", ["subauth broker tenant key create ten_… --label ci"])))
+
+const keyRevoke = Command.make(
+  "revoke",
+  { keyId: Args.text({ name: "key-id" }), json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.keyRevoke(args))
+).pipe(Command.withDescription(describe("Revoke an API key: requests with it are refused at once, on every replica.", ["subauth broker tenant key revoke key_…"])))
+
+const keyList = Command.make(
+  "list",
+  { tenantId: Args.text({ name: "tenant-id" }), json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.keyList(args))
+).pipe(Command.withDescription(describe("List a tenant's API keys (never their secrets).", ["subauth broker tenant key list ten_…"])))
+
+const tenantKey = Command.make("key").pipe(
+  Command.withDescription("A tenant's API keys: create, revoke, list."),
+  Command.withSubcommands([keyCreate, keyRevoke, keyList])
+)
+
+const tenant = Command.make("tenant").pipe(
+  Command.withDescription("Tenants (apps) and their API keys."),
+  Command.withSubcommands([tenantCreate, tenantList, tenantDelete, tenantKey])
+)
+
+const rotateMasterKey = Command.make(
+  "rotate-master-key",
+  { json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.rotateMasterKey(args))
+).pipe(Command.withDescription(describe(
+  "Re-wrap every tenant's data key with a new master key, while the broker serves. With a key file: a new key is made " +
+    "and put first in it (servers reading the file pick it up), then the old one leaves. With SUBAUTH_BROKER_MASTER_KEY: " +
+    "put the new key first (new,old) on every replica, run this, then drop the old one.",
+  ["subauth broker rotate-master-key", "SUBAUTH_BROKER_MASTER_KEY=$NEW,$OLD subauth broker rotate-master-key"]
+)))
+
+const brokerDemo = Command.make("demo", {}, () => lazy(() => import("./commands/brokerDemo.js"), (m) => m.run))
+  .pipe(Command.withDescription(describe(
+    "A broker sandbox in seconds: a temporary SQLite database, the fake issuer and backend, a tenant, a user connected " +
+      "by device code, a token, a model call through the broker, sign-out and the audit trail.",
+    ["subauth broker demo"]
+  )))
+
+const broker = Command.make("broker").pipe(
+  Command.withDescription("The hosted credential broker: many users' sign-ins in one service (SQLite or PostgreSQL)."),
+  Command.withSubcommands([brokerServe, brokerMigrate, tenant, rotateMasterKey, brokerDemo])
+)
+
 const root = Command.make("subauth").pipe(
   Command.withDescription(
     "Use a ChatGPT Plus/Pro subscription from scripts and programs (\"Sign in with ChatGPT\", as the Codex CLI does). " +
       "Subscription use outside OpenAI's own clients is a grey area of OpenAI's terms: see `subauth login --help`. " +
       EXIT_CODES
   ),
-  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo])
+  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo, broker])
 )
 
 /**
