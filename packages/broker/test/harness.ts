@@ -20,6 +20,8 @@ export interface HarnessOptions {
   readonly oauth?: FakeOAuthServer.Options
   readonly broker?: Partial<Broker.Options>
   readonly keys?: MasterKey.MasterKeys
+  /** Instead of warnings and errors on the console. */
+  readonly logging?: Layer.Layer<never>
 }
 
 // Request lines and the like are info; tests show warnings and errors only.
@@ -41,7 +43,7 @@ export const brokerLayer = (engine: Engine, options: HarnessOptions = {}) => {
     Layer.provideMerge(FakeOAuthServer.layerProvider),
     Layer.provideMerge(FakeOAuthServer.layer({ deviceInterval: "1", devicePendingPolls: 1, ...options.oauth })),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layer, SecureRandom.layer)),
-    Layer.provide(quiet)
+    Layer.provide(options.logging ?? quiet)
   )
 }
 
