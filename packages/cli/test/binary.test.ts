@@ -138,5 +138,9 @@ describe("the subauth binary", () => {
       assert.strictEqual(demo.code, 0, demo.stdout + demo.stderr)
       assert.include(demo.stdout, "Done in")
       assert.include(demo.stdout, "usage limit of the ChatGPT plus plan reached")
+      // Then the broker's sandbox.
+      assert.include(demo.stdout, "subauth broker sandbox")
+      assert.include(demo.stdout, "connection.signed_out")
+      assert.notInclude(demo.stdout, "rt_FAKE")
     }).pipe(Effect.scoped), 90_000)
 })

@@ -43,6 +43,14 @@ export const where = (settings: Settings.Service, databaseUrl: Option.Option<Red
       : Option.isSome(fileKey)
       ? { _tag: "File", path: fileKey.value, isDefault: false }
       : { _tag: "File", path: join(brokerHome(settings), "master.key"), isDefault: true }
+    // Replicas share one key, which no replica may invent: asked for before the database is even opened.
+    if (location._tag === "Postgres" && keySource._tag === "File" && keySource.isDefault && !(yield* MasterKey.exists(keySource.path))) {
+      return yield* new BrokerError.VaultError({
+        reason: "NoMasterKey",
+        description: "a broker on PostgreSQL needs the master key every replica shares: set SUBAUTH_BROKER_MASTER_KEY " +
+          "(base64 of 32 random bytes: openssl rand -base64 32) or SUBAUTH_BROKER_MASTER_KEY_FILE"
+      })
+    }
     return { location, keySource } satisfies Where
   })
 
@@ -69,11 +77,7 @@ export const keyWrap = (where: Where): Layer.Layer<KeyWrap.KeyWrap, BrokerError.
       return yield* new BrokerError.VaultError({ reason: "NoMasterKey", description: `the master key file ${source.path} does not exist` })
     }
     if (where.location._tag === "Postgres") {
-      return yield* new BrokerError.VaultError({
-        reason: "NoMasterKey",
-        description: "a broker on PostgreSQL needs the master key every replica shares: set SUBAUTH_BROKER_MASTER_KEY " +
-          "(base64 of 32 random bytes: openssl rand -base64 32) or SUBAUTH_BROKER_MASTER_KEY_FILE"
-      })
+      return yield* new BrokerError.VaultError({ reason: "NoMasterKey", description: `the master key file ${source.path} does not exist` })
     }
     const sql = yield* SqlClient.SqlClient
     const [count] = yield* sql`SELECT COUNT(*) AS n FROM tenants`.pipe(

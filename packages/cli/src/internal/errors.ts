@@ -49,6 +49,10 @@ export const report = (error: unknown): Report => {
         message: error.message,
         hint: "set SUBAUTH_ALLOW_INSECURE_HTTP=1 to allow http:// on a loopback host"
       }
+    case "BrokerError":
+      return error.reason === undefined && (error as { code?: unknown }).code === "invalid_request"
+        ? { code: ExitCode.Usage, message: error.message }
+        : { code: ExitCode.Failure, message: error.message }
     case "ConfigError":
     case "And":
     case "Or":
