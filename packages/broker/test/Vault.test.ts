@@ -110,7 +110,7 @@ describe("Vault", () => {
       const sealed = yield* Effect.forEach(tenants, (t) => vault.encrypt(t, "connections.refresh_token", "alice", secret))
       const next = masterKeys()
       const rotating = yield* vaultWith(KeyWrap.layerLocal({ current: next.current, previous: [old.current] }))
-      assert.sameMembers(yield* rotating.rewrap, tenants)
+      assert.sameMembers([...(yield* rotating.rewrap)], tenants)
       assert.deepStrictEqual(yield* rotating.rewrap, [])
       const ids = yield* sql<{ master_key_id: string }>`SELECT DISTINCT master_key_id FROM tenants`
       assert.deepStrictEqual(ids.map((r) => r.master_key_id), [MasterKey.idOf(next.current)])

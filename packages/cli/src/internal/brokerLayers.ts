@@ -57,7 +57,7 @@ export const where = (settings: Settings.Service, databaseUrl: Option.Option<Red
 /** The database, migrated. */
 export const database = (location: BrokerDatabase.Location, options: { readonly migrate: boolean }) =>
   BrokerDatabase.layer(location, { maxConnections: 10 }).pipe(
-    Layer.tap((context) => (options.migrate ? Effect.provide(BrokerDatabase.migrate, context) : Effect.void))
+    Layer.tap((context) => (options.migrate ? Effect.asVoid(Effect.provide(BrokerDatabase.migrate, context)) : Effect.void))
   )
 
 const Count = Schema.Struct({ n: Schema.Union(Schema.Number, Schema.NumberFromString) })
