@@ -133,4 +133,43 @@ forEachEngine("device connect", (engine: Engine) => {
       assert.isTrue(Option.isNone(yield* oauth.verifyAccessToken(first.body.access_token)))
       assert.isTrue(Option.isSome(yield* oauth.verifyAccessToken(second.body.access_token)))
     }).pipe(Effect.provide(brokerLayer(engine))))
+
+  it.live("many pending sessions cost their polls and no more: each is polled about once per interval", () =>
+    Effect.gen(function*() {
+      const oauth = yield* FakeOAuthServer.FakeOAuthServer
+      const { key } = yield* tenant()
+      const sessions = 30
+      for (let i = 0; i < sessions; i++) {
+        const created = yield* call("POST", "/v1/connect-sessions", { key, body: { user_id: `waiting-${i}`, method: "device", accept_terms: true } })
+        assert.strictEqual(created.status, 201, created.text)
+      }
+      yield* oauth.clearRequests
+      yield* Effect.sleep("3 seconds")
+      const polls = (yield* oauth.requests).filter((r) => r.endpoint === "deviceToken")
+      // Interval 1 s over 3 s: each session about 3 times; never more than once per interval (plus one at the edge).
+      assert.isAtMost(polls.length, sessions * 4)
+      assert.isAtLeast(polls.length, sessions * 2)
+      const perSession = new Map<string, number>()
+      for (const poll of polls) {
+        const id = poll.fields.find(([k]) => k === "device_auth_id")?.[1] ?? ""
+        perSession.set(id, (perSession.get(id) ?? 0) + 1)
+      }
+      assert.strictEqual(perSession.size, sessions)
+      assert.isAtMost(Math.max(...perSession.values()), 4)
+    }).pipe(Effect.provide(brokerLayer(engine, { oauth: { devicePendingPolls: "manual" }, broker: { sessions: { maxPendingPerUser: 3, maxPendingPerTenant: 100 } } }))))
+
+  it.live("pending sessions per tenant are limited (429), and a finished one frees its place", () =>
+    Effect.gen(function*() {
+      const oauth = yield* FakeOAuthServer.FakeOAuthServer
+      const { key } = yield* tenant()
+      const first = yield* call("POST", "/v1/connect-sessions", { key, body: { user_id: "u1", method: "device", accept_terms: true } })
+      yield* call("POST", "/v1/connect-sessions", { key, body: { user_id: "u2", method: "paste" } })
+      const third = yield* call("POST", "/v1/connect-sessions", { key, body: { user_id: "u3", method: "paste" } })
+      assert.strictEqual(third.status, 429)
+      assert.strictEqual(third.body.error.code, "too_many_sessions")
+      assert.include(third.body.error.message, "tenant")
+      assert.isTrue(yield* oauth.approveDevice(first.body.device.user_code))
+      assert.strictEqual((yield* waitForSession(key, first.body.id)).body.status, "connected")
+      assert.strictEqual((yield* call("POST", "/v1/connect-sessions", { key, body: { user_id: "u3", method: "paste" } })).status, 201)
+    }).pipe(Effect.provide(brokerLayer(engine, { oauth: { devicePendingPolls: "manual" }, broker: { sessions: { maxPendingPerTenant: 2, tick: "100 millis" } } }))))
 })

@@ -5,7 +5,7 @@
  * a master-key rotation while requests keep coming.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { FakeOAuthServer } from "@subauth/testing"
+import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -145,5 +145,32 @@ describe("subauth broker serve (a process)", () => {
       // And the old key alone no longer does.
       const old = yield* subauth({ ...env, SUBAUTH_BROKER_MASTER_KEY: oldKey }, "broker", "tenant", "list")
       assert.strictEqual(old.code, 1)
+      // Each tenant's trail says its data key was re-wrapped, by the command line.
+      const trail = yield* fetchJson(`${fresh.url}/v1/audit?limit=500`, "GET", tenants[0]!.key.secret)
+      const rotation = trail.body.events.find((e: { event: string }) => e.event === "master_key.rotated")
+      assert.strictEqual(rotation.actor, "cli")
+    }).pipe(Effect.scoped))
+
+  it.live("SIGTERM: a request in flight finishes, then the server exits", () =>
+    Effect.gen(function*() {
+      const { oauth, env } = yield* setup
+      const broker = yield* serve(env)
+      const { key } = yield* createTenant(env, "shutdown app")
+      yield* connect(broker.url, key.secret, "dora")
+      // A refresh that takes 1.5 s at the issuer is in flight when the signal comes.
+      yield* oauth.inject({ endpoint: "token", fault: FakeHttp.latency("1500 millis"), calls: [1] })
+      const current = yield* fetchJson(`${broker.url}/v1/users/dora/token`, "POST", key.secret, {})
+      // A rejected token makes the broker refresh.
+      const inFlight = yield* Effect.fork(
+        fetchJson(`${broker.url}/v1/users/dora/token`, "POST", key.secret, { rejected_access_token: current.body.access_token })
+      )
+      yield* Effect.gen(function*() {
+        while (!(yield* oauth.requests).some((r) => r.endpoint === "token" && r.fault === "Latency")) yield* Effect.sleep("20 millis")
+      }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the refresh never reached the issuer") }))
+      broker.child.kill("SIGTERM")
+      const answer = yield* inFlight.await.pipe(Effect.flatten)
+      assert.strictEqual(answer.status, 200, answer.text)
+      yield* broker.kill("SIGTERM")
+      assert.isNotNull(broker.child.exitCode ?? broker.child.signalCode)
     }).pipe(Effect.scoped))
 })
