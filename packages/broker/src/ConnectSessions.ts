@@ -248,16 +248,19 @@ const outcomeOf = (error: Login.FlowError | Login.Error | BrokerError | Database
 }
 
 /**
+ * What connect sessions stand on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements =
+  | SqlClient.SqlClient | Vault | Audit | Connections | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
+
+/**
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<
-  ConnectSessions.Service,
-  never,
-  SqlClient.SqlClient | Vault | Audit | Connections | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
-> =>
+export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Service, never, Requirements> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const vault = yield* Vault
@@ -345,16 +348,13 @@ export const make = (
         if (updated.length > 0) yield* start(row)
       })
 
-    // Pending sessions whose time ran out, as ended ones.
-    const expireDue = (now: number, scope: { readonly tenantId: string; readonly userId?: string } | undefined) =>
+    // Pending sessions whose time ran out, as ended ones: one tenant's (before counting its sessions), or every tenant's (the loop).
+    const expireDue = (now: number, tenantId: string | undefined) =>
       Effect.gen(function*() {
-        const expired = scope === undefined
-          ? yield* sql`UPDATE connect_sessions SET status = 'expired', reason = 'code_expired', updated_at = ${now},
-              device_auth_id = NULL, oauth_state = NULL, code_verifier = NULL
-              WHERE status = 'pending' AND expires_at <= ${now} RETURNING id, tenant_id, user_id`
-          : yield* sql`UPDATE connect_sessions SET status = 'expired', reason = 'code_expired', updated_at = ${now},
-              device_auth_id = NULL, oauth_state = NULL, code_verifier = NULL
-              WHERE tenant_id = ${scope.tenantId} AND status = 'pending' AND expires_at <= ${now} RETURNING id, tenant_id, user_id`
+        const expired = yield* sql`UPDATE connect_sessions SET status = 'expired', reason = 'code_expired', updated_at = ${now},
+            device_auth_id = NULL, oauth_state = NULL, code_verifier = NULL
+          WHERE status = 'pending' AND expires_at <= ${now} ${tenantId === undefined ? sql`` : sql`AND tenant_id = ${tenantId}`}
+          RETURNING id, tenant_id, user_id`
         const rows = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ id: Schema.String, tenant_id: Schema.String, user_id: Schema.String })))(
           expired
         )
@@ -367,7 +367,7 @@ export const make = (
       Effect.gen(function*() {
         const userId = yield* checkUserId(request.userId)
         const now = yield* Clock.currentTimeMillis
-        yield* expireDue(now, { tenantId: caller.tenantId })
+        yield* expireDue(now, caller.tenantId)
         const counts = yield* sql`SELECT
             (SELECT COUNT(*) FROM connect_sessions WHERE tenant_id = ${caller.tenantId} AND status = 'pending') AS tenant_pending,
             (SELECT COUNT(*) FROM connect_sessions WHERE tenant_id = ${caller.tenantId} AND user_id = ${userId} AND status = 'pending') AS user_pending`
@@ -580,11 +580,8 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layerWithoutPolling = (options: Options = {}): Layer.Layer<
-  ConnectSessions,
-  never,
-  SqlClient.SqlClient | Vault | Audit | Connections | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
-> => Layer.effect(ConnectSessions, make(options))
+export const layerWithoutPolling = (options: Options = {}): Layer.Layer<ConnectSessions, never, Requirements> =>
+  Layer.effect(ConnectSessions, make(options))
 
 /**
  * The service, and its poll loop running for the life of the layer: one
@@ -594,11 +591,7 @@ export const layerWithoutPolling = (options: Options = {}): Layer.Layer<
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<
-  ConnectSessions,
-  never,
-  SqlClient.SqlClient | Vault | Audit | Connections | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
-> =>
+export const layer = (options: Options = {}): Layer.Layer<ConnectSessions, never, Requirements> =>
   Layer.scoped(
     ConnectSessions,
     Effect.gen(function*() {

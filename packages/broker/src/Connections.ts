@@ -253,14 +253,13 @@ const reauthRequired = (userId: string, reason: string) =>
   })
 
 /**
+ * What connections stand on: the database, the vault, the audit trail, randomness, and the issuer (with an HTTP
+ * client and the id token verifier).
+ *
  * @since 0.1.0
- * @category constructors
+ * @category models
  */
-export const make = (
-  options: Options
-): Effect.Effect<
-  Connections.Service,
-  never,
+export type Requirements =
   | SqlClient.SqlClient
   | Vault
   | Audit
@@ -268,15 +267,17 @@ export const make = (
   | Provider.Provider
   | HttpClient.HttpClient
   | IdTokenVerifier.IdTokenVerifier
-  | Scope.Scope
-> =>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Connections.Service, never, Requirements | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const vault = yield* Vault
     const audit = yield* Audit
-    const context = yield* Effect.context<
-      SqlClient.SqlClient | Vault | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient | IdTokenVerifier.IdTokenVerifier
-    >()
+    const context = yield* Effect.context<Requirements>()
     const scope = yield* Effect.scope
     const leewayMillis = Duration.toMillis(Duration.decode(options.leeway ?? TokenManager.DEFAULT_LEEWAY))
     const stores = new Map<string, TokenStore.TokenStore.Service>()
@@ -578,14 +579,4 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<
-  Connections,
-  never,
-  | SqlClient.SqlClient
-  | Vault
-  | Audit
-  | SecureRandom.SecureRandom
-  | Provider.Provider
-  | HttpClient.HttpClient
-  | IdTokenVerifier.IdTokenVerifier
-> => Layer.scoped(Connections, make(options))
+export const layer = (options: Options): Layer.Layer<Connections, never, Requirements> => Layer.scoped(Connections, make(options))

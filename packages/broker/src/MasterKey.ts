@@ -127,6 +127,20 @@ export const readFile = (path: string): Effect.Effect<MasterKeys, VaultError> =>
     }).pipe(Effect.ensuring(Effect.promise(() => handle.close())))
   })
 
+// The keys in a new private file beside `path` (its directory made 0700), synced; its path.
+const writeBeside = async (path: string, keys: MasterKeys): Promise<string> => {
+  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  const temporary = join(dirname(path), `.master.key.${randomBytes(6).toString("hex")}.tmp`)
+  const handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+  try {
+    await handle.writeFile(Redacted.value(format(keys)), "utf8")
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  return temporary
+}
+
 /**
  * Writes keys to a key file atomically (a 0600 temporary file renamed over
  * it), creating its directory 0700.
@@ -136,18 +150,7 @@ export const readFile = (path: string): Effect.Effect<MasterKeys, VaultError> =>
  */
 export const writeFile = (path: string, keys: MasterKeys): Effect.Effect<void, VaultError> =>
   Effect.tryPromise({
-    try: async () => {
-      await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 })
-      const temporary = join(dirname(path), `.master.key.${randomBytes(6).toString("hex")}.tmp`)
-      const handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-      try {
-        await handle.writeFile(Redacted.value(format(keys)), "utf8")
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await fs.rename(temporary, path)
-    },
+    try: async () => fs.rename(await writeBeside(path, keys), path),
     catch: (cause) => fileError(path, "written", cause)
   })
 
@@ -163,15 +166,7 @@ export const createFile = (path: string, keys: MasterKeys): Effect.Effect<{ read
   Effect.gen(function*() {
     const created = yield* Effect.tryPromise({
       try: async () => {
-        await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 })
-        const temporary = join(dirname(path), `.master.key.${randomBytes(6).toString("hex")}.tmp`)
-        const handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-        try {
-          await handle.writeFile(Redacted.value(format(keys)), "utf8")
-          await handle.sync()
-        } finally {
-          await handle.close()
-        }
+        const temporary = await writeBeside(path, keys)
         try {
           await fs.link(temporary, path)
           return true

@@ -9,20 +9,13 @@ import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { fetchJson, serve, subauth } from "./processes.js"
+import { envFor, fetchJson, serve, subauth } from "./processes.js"
 import { tempDir } from "./support.js"
 
 const setup = Effect.gen(function*() {
   const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 1, deviceInterval: "1" })
   const home = yield* tempDir
-  const env = {
-    HOME: home,
-    XDG_CACHE_HOME: join(home, "cache"),
-    SUBAUTH_HOME: join(home, "subauth"),
-    SUBAUTH_ISSUER: oauth.url,
-    SUBAUTH_ALLOW_INSECURE_HTTP: "1",
-    CI: "true"
-  }
+  const env = envFor(home, oauth.url)
   return { oauth, home, env }
 })
 

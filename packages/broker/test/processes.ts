@@ -7,10 +7,21 @@ import { assert } from "@effect/vitest"
 import { Effect, Scope } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const bin = fileURLToPath(new URL("../../cli/bin/subauth.js", import.meta.url))
 const bundle = fileURLToPath(new URL("../../cli/dist/subauth.cjs", import.meta.url))
+
+/** The environment of a process pointed at the fake issuer, with its own home and cache. */
+export const envFor = (home: string, issuerUrl: string) => ({
+  HOME: home,
+  XDG_CACHE_HOME: join(home, "cache"),
+  SUBAUTH_HOME: join(home, "subauth"),
+  SUBAUTH_ISSUER: issuerUrl,
+  SUBAUTH_ALLOW_INSECURE_HTTP: "1",
+  CI: "true"
+})
 
 export interface Ran {
   readonly code: number

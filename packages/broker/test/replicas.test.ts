@@ -18,14 +18,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { SecureRandom, TokenSet } from "@subauth/core"
 import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { DateTime, Effect, Layer, Option, Redacted } from "effect"
-import { join } from "node:path"
 import * as Broker from "../src/Broker.js"
 import * as BrokerDatabase from "../src/BrokerDatabase.js"
 import * as KeyWrap from "../src/KeyWrap.js"
 import * as MasterKey from "../src/MasterKey.js"
 import * as SqlTokenStore from "../src/SqlTokenStore.js"
 import * as Tenants from "../src/Tenants.js"
-import { fetchJson, type Replica, serve } from "./processes.js"
+import { envFor, fetchJson, type Replica, serve } from "./processes.js"
 import { freshPostgres, masterKeys, postgresProblem, tempDir } from "./support.js"
 
 const refreshTokensSent = (oauth: FakeOAuthServer.FakeOAuthServer.Service) =>
@@ -40,15 +39,10 @@ const setup = Effect.gen(function*() {
   const keys = masterKeys()
   const home = yield* tempDir
   const env = {
-    HOME: home,
-    XDG_CACHE_HOME: join(home, "cache"),
-    SUBAUTH_HOME: join(home, "subauth"),
-    SUBAUTH_ISSUER: oauth.url,
-    SUBAUTH_ALLOW_INSECURE_HTTP: "1",
+    ...envFor(home, oauth.url),
     SUBAUTH_BROKER_DATABASE_URL: url,
     SUBAUTH_BROKER_MASTER_KEY: Redacted.value(MasterKey.format(keys)).trim(),
-    SUBAUTH_LOG: "warning",
-    CI: "true"
+    SUBAUTH_LOG: "warning"
   }
   // The tenant and its users are written by this process, through the library, on the same database.
   const library = Broker.layerAdmin.pipe(

@@ -10,10 +10,9 @@ import { Broker, BrokerApi, BrokerClient, BrokerDatabase, BrokerServer, BrokerTo
 import { SecureRandom, SubscriptionLLM } from "@subauth/core"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Clock, Context, DateTime, Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ExitCode } from "../internal/errors.js"
+import { temporaryDirectory } from "../internal/sandbox.js"
 import * as Output from "../Output.js"
 import { Settings } from "../Settings.js"
 
@@ -30,19 +29,7 @@ export const run = Effect.scoped(Effect.gen(function*() {
   }, { color: settings.color, stderrIsTTY: settings.stdoutIsTTY })
   const { style } = output
   const started = yield* Clock.currentTimeMillis
-  const { home } = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const home = mkdtempSync(join(tmpdir(), "subauth-broker-demo-"))
-      const remove = () => rmSync(home, { recursive: true, force: true })
-      process.once("exit", remove)
-      return { home, remove }
-    }),
-    ({ remove }) =>
-      Effect.sync(() => {
-        process.removeListener("exit", remove)
-        remove()
-      })
-  )
+  const home = yield* temporaryDirectory("subauth-broker-demo-")
 
   const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 1, deviceInterval: "1" })
   const backend = yield* FakeCodexBackend.make({ respond: () => ({ items: [FakeCodexBackend.message(ANSWER, { chunks: 12 })] }) }).pipe(

@@ -6,10 +6,9 @@
  */
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Clock, Effect, Option } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ExitCode } from "../internal/errors.js"
+import { temporaryDirectory } from "../internal/sandbox.js"
 import type { ReadLine } from "../internal/terminalUi.js"
 import * as Output from "../Output.js"
 import { Settings } from "../Settings.js"
@@ -33,20 +32,7 @@ export const run = (main: Main) =>
       stderr: (t) => void process.stdout.write(t)
     }, { color: settings.color, stderrIsTTY: settings.stdoutIsTTY })
     const { style } = output
-    // Removed with the scope, and also when the process exits at once (a closed pipe: `subauth demo | head`).
-    const { home } = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const home = mkdtempSync(join(tmpdir(), "subauth-demo-"))
-        const remove = () => rmSync(home, { recursive: true, force: true })
-        process.once("exit", remove)
-        return { home, remove }
-      }),
-      ({ remove }) =>
-        Effect.sync(() => {
-          process.removeListener("exit", remove)
-          remove()
-        })
-    )
+    const home = yield* temporaryDirectory("subauth-demo-")
     // The token itself is a secret even here: the output shows a prefix only.
     const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 2, deviceInterval: "1" })
     const backend = yield* FakeCodexBackend.make({
