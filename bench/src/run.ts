@@ -2,6 +2,7 @@
  * Runs every benchmark and writes `bench/results/*.json`. `npm run bench`.
  * Pass names to run some: `npm run bench -- stampede`.
  */
+import * as broker from "./broker.js"
 import * as coldStart from "./coldStart.js"
 import * as multiProcessRefresh from "./multiProcessRefresh.js"
 import * as proxy from "./proxy.js"
@@ -19,7 +20,8 @@ const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }
   "multi-process-refresh": multiProcessRefresh,
   "token-store-latency": tokenStoreLatency,
   "cold-start": coldStart,
-  proxy
+  proxy,
+  broker
 }
 
 const chosen = process.argv.slice(2)
