@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, Effect, FiberRef, Layer, Option, Schema } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, FiberRef, Layer, Option, Queue, Schema, type Scope } from "effect"
 import { DatabaseError } from "./BrokerError.js"
 
 /**
@@ -158,11 +158,59 @@ const clean = (value: string | number | boolean) =>
 const failed = (what: string) => (cause: unknown) => new DatabaseError({ reason: "Failed", description: `the audit trail could not be ${what}`, cause })
 
 /**
+ * Rows written per statement at most.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_BATCH = 500
+
+interface Pending {
+  readonly row: Readonly<Record<string, string | number | null>>
+  readonly done: Deferred.Deferred<void, DatabaseError>
+}
+
+/**
+ * Builds the service. Rows are written in batches (group commit): a writer
+ * fiber takes every row waiting, writes them in one statement, then tells each
+ * writer; under load many requests share one commit, and a caller still
+ * returns only once its row is stored, so a crash loses nothing that was
+ * acknowledged.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Audit.Service, never, SqlClient.SqlClient> = Effect.gen(function*() {
+export const make: Effect.Effect<Audit.Service, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const queue = yield* Effect.acquireRelease(
+    Queue.unbounded<Pending>(),
+    (queue) =>
+      // Whoever still waits when the service stops is told so, not left hanging.
+      Effect.flatMap(Queue.takeAll(queue), (left) =>
+        Effect.forEach(left, (p) =>
+          Deferred.fail(p.done, new DatabaseError({ reason: "Unavailable", description: "the audit trail was closed" })), {
+          discard: true
+        })).pipe(Effect.zipRight(Queue.shutdown(queue)))
+  )
+
+  const writeBatch = (batch: ReadonlyArray<Pending>) =>
+    Effect.gen(function*() {
+      const written = yield* Effect.exit(
+        sql`INSERT INTO audit ${sql.insert(batch.map((p) => p.row) as Array<Record<string, string | number | null>>)}`.pipe(
+          Effect.mapError(failed("written"))
+        )
+      )
+      for (const pending of batch) yield* Deferred.done(pending.done, Exit.asVoid(written))
+    })
+
+  yield* Effect.gen(function*() {
+    for (;;) {
+      const first = yield* Queue.take(queue)
+      const more = yield* Queue.takeUpTo(queue, MAX_BATCH - 1)
+      yield* writeBatch([first, ...more])
+    }
+  }).pipe(Effect.interruptible, Effect.forkScoped)
+
   return {
     record: (tenantId, event, options = {}) =>
       Effect.gen(function*() {
@@ -171,9 +219,19 @@ export const make: Effect.Effect<Audit.Service, never, SqlClient.SqlClient> = Ef
         const detail = options.detail === undefined
           ? null
           : JSON.stringify(Object.fromEntries(Object.entries(options.detail).map(([k, v]) => [k, clean(v)])))
-        yield* sql`INSERT INTO audit (tenant_id, user_id, event, actor, request_id, at, detail)
-          VALUES (${tenantId}, ${options.userId ?? null}, ${event}, ${actor}, ${requestId ?? null}, ${at}, ${detail})`
-      }).pipe(Effect.asVoid, Effect.mapError(failed("written"))),
+        const done = yield* Deferred.make<void, DatabaseError>()
+        const row = {
+          tenant_id: tenantId,
+          user_id: options.userId ?? null,
+          event,
+          actor,
+          request_id: requestId ?? null,
+          at,
+          detail
+        }
+        yield* Queue.offer(queue, { row, done })
+        return yield* Deferred.await(done)
+      }),
     list: (tenantId, options) =>
       Effect.gen(function*() {
         const limit = Math.max(1, Math.min(MAX_PAGE, Math.floor(options.limit)))
@@ -204,4 +262,4 @@ export const make: Effect.Effect<Audit.Service, never, SqlClient.SqlClient> = Ef
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Audit, never, SqlClient.SqlClient> = Layer.effect(Audit, make)
+export const layer: Layer.Layer<Audit, never, SqlClient.SqlClient> = Layer.scoped(Audit, make)

@@ -27,15 +27,15 @@ import {
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SqlClient } from "@effect/sql"
-import { Cause, Clock, Context, DateTime, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Clock, Context, DateTime, Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { createServer } from "node:http"
 import * as Audit from "./Audit.js"
 import * as Api from "./BrokerApi.js"
 import * as BrokerDatabase from "./BrokerDatabase.js"
 import { type BrokerError, type DatabaseError, statusOf, type VaultError } from "./BrokerError.js"
 import { ConnectSessions, type View } from "./ConnectSessions.js"
-import { type ConnectionStatus, Connections } from "./Connections.js"
-import { Tenants } from "./Tenants.js"
+import { type ConnectionStatus, Connections, type IssuedToken } from "./Connections.js"
+import { type Caller, Tenants } from "./Tenants.js"
 
 /**
  * @since 0.1.0
@@ -208,6 +208,16 @@ const ConnectLive = HttpApiBuilder.group(Api.BrokerApi, "connect", (handlers) =>
         asCaller((caller) => answer(sessions.submitRedirect(caller.tenantId, path.id, payload.url)).pipe(Effect.map(sessionOf))))
   }))
 
+const expiresIn = (issued: IssuedToken, now: number) => Math.max(0, Math.floor((issued.expiresAt - now) / 1000))
+
+// The token route's work, whichever shell serves it (see `tokenRoute`).
+const issueToken = (connections: Connections.Service, caller: Caller, userId: string, payload: Api.TokenRequest) =>
+  answer(connections.issue(caller.tenantId, userId, {
+    minTtlSeconds: payload.min_ttl_seconds,
+    label: payload.label,
+    rejected: payload.rejected_access_token
+  })).pipe(Effect.flatMap((issued) => Effect.map(Clock.currentTimeMillis, (now) => ({ issued, now }))))
+
 const UsersLive = HttpApiBuilder.group(Api.BrokerApi, "users", (handlers) =>
   Effect.gen(function*() {
     const connections = yield* Connections
@@ -216,26 +226,15 @@ const UsersLive = HttpApiBuilder.group(Api.BrokerApi, "users", (handlers) =>
         asCaller((caller) => answer(connections.status(caller.tenantId, path.user_id)).pipe(Effect.map(connectionOf))))
       .handle("token", ({ path, payload }) =>
         asCaller((caller) =>
-          Effect.gen(function*() {
-            const issued = yield* answer(connections.issue(caller.tenantId, path.user_id, {
-              minTtlSeconds: payload.min_ttl_seconds,
-              label: payload.label,
-              rejected: payload.rejected_access_token
-            }))
-            const now = yield* Clock.currentTimeMillis
-            const headers: Record<string, string> = {}
-            for (const [name, value] of Object.entries(issued.llm.headers)) {
-              if (typeof value === "string") headers[name] = value
-            }
-            return new Api.Token({
+          Effect.map(issueToken(connections, caller, path.user_id, payload), ({ issued, now }) =>
+            new Api.Token({
               access_token: issued.accessToken,
               token_type: "Bearer",
               expires_at: time(issued.expiresAt),
-              expires_in: Math.max(0, Math.floor((issued.expiresAt - now) / 1000)),
+              expires_in: expiresIn(issued, now),
               account_id: Option.getOrNull(issued.accountId),
-              llm: { base_url: issued.llm.baseUrl, headers }
-            })
-          })
+              llm: { base_url: issued.llm.baseUrl, headers: issued.llm.headers }
+            }))
         ))
       .handle("signOut", ({ path, urlParams }) =>
         asCaller((caller) =>
@@ -278,25 +277,92 @@ const AuditLive = HttpApiBuilder.group(Api.BrokerApi, "audit", (handlers) =>
       ))
   }))
 
+// The caller a presented key belongs to.
+const authenticate = (tenants: Tenants.Service, key: Redacted.Redacted<string>) =>
+  tenants.authenticate(key).pipe(
+    Effect.mapError(() => new Api.Unavailable(detail("database_unavailable", "the broker's database is unavailable; try again shortly"))),
+    Effect.flatMap(Option.match({
+      onNone: () =>
+        Effect.fail(
+          new Api.Unauthorized(detail(
+            "unauthorized",
+            Redacted.value(key) === "" ? "no API key was sent (Authorization: Bearer sab_…)" : "the API key is unknown or revoked"
+          ))
+        ),
+      onSome: Effect.succeed
+    }))
+  )
+
 const TenantAuthLive = Layer.effect(
   Api.TenantAuth,
-  Effect.map(Tenants, (tenants) => ({
-    apiKey: (key: Redacted.Redacted<string>) =>
-      tenants.authenticate(key).pipe(
-        Effect.mapError(() => new Api.Unavailable(detail("database_unavailable", "the broker's database is unavailable; try again shortly"))),
-        Effect.flatMap(Option.match({
-          onNone: () =>
-            Effect.fail(
-              new Api.Unauthorized(detail(
-                "unauthorized",
-                Redacted.value(key) === "" ? "no API key was sent (Authorization: Bearer sab_…)" : "the API key is unknown or revoked"
-              ))
-            ),
-          onSome: Effect.succeed
-        }))
-      )
-  }))
+  Effect.map(Tenants, (tenants) => ({ apiKey: (key: Redacted.Redacted<string>) => authenticate(tenants, key) }))
 )
+
+// --- the token route, by hand ----------------------------------------------------------------------
+
+/*
+ * The hottest route is served without the HttpApi pipeline (security middleware, schema classes for the body and
+ * the answer, the error union): in bench/results/broker.json that pipeline alone cost the token route more than a
+ * whole constant-JSON request. It is the same contract: `BrokerApi` still declares the route (the client, the
+ * OpenAPI document and the HttpApi handler above use it), the body is decoded with the same `TokenRequest` schema,
+ * and the tests drive it over HTTP, also through the typed client, which decodes these answers with the
+ * definition's schemas.
+ */
+
+const tokenPath = /^\/v1\/users\/([^/]+)\/token$/
+
+const decodeTokenRequest = Schema.decodeUnknownEither(Api.TokenRequest)
+
+const apiError = (error: Api.ApiError) => json(error.status, { status: error.status, error: error.error })
+
+const tokenRoute = (request: HttpServerRequest.HttpServerRequest, rawUserId: string) =>
+  Effect.gen(function*() {
+    const tenants = yield* Tenants
+    const connections = yield* Connections
+    const header = request.headers["authorization"] ?? ""
+    const key = Redacted.make(/^bearer /i.test(header) ? header.slice(7).trim() : "")
+    const caller = yield* authenticate(tenants, key)
+    let userId: string
+    try {
+      userId = decodeURIComponent(rawUserId)
+    } catch {
+      return yield* Effect.fail(invalid("the user id in the path is not valid"))
+    }
+    const text = yield* Effect.mapError(request.text, () => invalid("the request body could not be read"))
+    let body: unknown
+    try {
+      body = text.trim() === "" ? {} : JSON.parse(text)
+    } catch {
+      return yield* Effect.fail(invalid("the request body is not JSON"))
+    }
+    const payload = decodeTokenRequest(body)
+    if (Either.isLeft(payload)) {
+      return yield* Effect.fail(invalid(`the request body is not a token request: ${describeIssues(payload.left)}`))
+    }
+    const { issued, now } = yield* Effect.locallyWith(
+      issueToken(connections, caller, userId, payload.right),
+      Audit.currentActor,
+      (actor) => ({ ...actor, actor: `key:${caller.keyId}` })
+    )
+    return json(200, {
+      access_token: Redacted.value(issued.accessToken),
+      token_type: "Bearer",
+      expires_at: new Date(issued.expiresAt).toISOString(),
+      expires_in: expiresIn(issued, now),
+      account_id: Option.getOrNull(issued.accountId),
+      llm: { base_url: issued.llm.baseUrl, headers: issued.llm.headers }
+    })
+  }).pipe(
+    Effect.catchAll((error) => Effect.succeed(apiError(error))),
+    // As HttpApi's handlers are: a client that hangs up ends its request (a refresh runs on by itself).
+    Effect.interruptible
+  )
+
+// A schema error's problems in a line, with their fields.
+const describeIssues = (error: ParseResult.ParseError) =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? `"${issue.path.join(".")}": ` : ""}${issue.message}`)
+    .join("; ")
 
 // --- the outer middleware -------------------------------------------------------------------------
 
@@ -362,7 +428,7 @@ const finish = (requestId: string, seen: { status: number }) => (_: unknown, res
  * @since 0.1.0
  * @category middleware
  */
-export const middleware = (app: HttpApp.Default): HttpApp.Default =>
+export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants | Connections> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const presented = request.headers["x-request-id"]
@@ -372,9 +438,10 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default =>
     const started = yield* Clock.currentTimeMillis
     const seen = { status: 0 }
     const declared = Number(request.headers["content-length"] ?? "0")
+    const token = request.method === "POST" ? tokenPath.exec(pathOf(request.url)) : null
     const response = declared > MAX_BODY_BYTES
       ? yield* finish(requestId, seen)(request, HttpServerResponse.empty({ status: 413 }))
-      : yield* app.pipe(
+      : yield* (token !== null ? Effect.flatMap(tokenRoute(request, token[1]!), (r) => finish(requestId, seen)(request, r)) : app).pipe(
         HttpApp.withPreResponseHandler(finish(requestId, seen)),
         Effect.catchAllCause((cause) =>
           // The platform has already answered (through `finish`); only an unexpected failure is worth a line.

@@ -110,7 +110,7 @@ export interface IssuedToken {
   readonly accessToken: Redacted.Redacted<string>
   readonly expiresAt: number
   readonly accountId: Option.Option<string>
-  readonly llm: { readonly baseUrl: string; readonly headers: Readonly<Record<string, Redacted.Redacted<string> | string>> }
+  readonly llm: { readonly baseUrl: string; readonly headers: Readonly<Record<string, string>> }
 }
 
 /**
@@ -481,7 +481,10 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
             Effect.map((set) => ({ accessToken: set.accessToken, expiresAt: DateTime.toEpochMillis(set.expiresAt), accountId: set.accountId })),
             Effect.catchAll(fromLifecycle(tenantId, userId))
           )
-        yield* SqlTokenStore.touchUsed(sql, tenantId, userId, now).pipe(Effect.mapError(dbFailed("recording a use")))
+        // The row read above says when it was last used: most issues need no write for it.
+        if (row.value.last_used_at === null || row.value.last_used_at < now - SqlTokenStore.LAST_USE_RESOLUTION_MILLIS) {
+          yield* SqlTokenStore.touchUsed(sql, tenantId, userId, now).pipe(Effect.mapError(dbFailed("recording a use")))
+        }
         yield* audit.record(tenantId, "token.issued", {
           userId,
           detail: {
@@ -491,10 +494,8 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
             refreshed: !fresh
           }
         })
-        const headers: Record<string, Redacted.Redacted<string> | string> = {
-          authorization: Redacted.make(`Bearer ${Redacted.value(tokens.accessToken)}`),
-          originator: options.backend.originator
-        }
+        // The token itself travels beside these, as `Authorization: Bearer <access token>`.
+        const headers: Record<string, string> = { originator: options.backend.originator }
         if (Option.isSome(tokens.accountId)) headers["chatgpt-account-id"] = tokens.accountId.value
         return {
           accessToken: tokens.accessToken,

@@ -85,7 +85,8 @@ export const ConnectionRow = Schema.Struct({
   email: Nullable(Schema.String),
   chatgpt_user_id: Nullable(Schema.String),
   claims_verified: Int,
-  token_version: Int
+  token_version: Int,
+  last_used_at: Nullable(Int)
 })
 
 /**
@@ -144,7 +145,7 @@ export const tokensOf = (
 export const readRow = (sql: SqlClient.SqlClient, tenantId: string, userId: string) =>
   Effect.flatMap(
     sql`SELECT status, reauth_reason, access_token, refresh_token, id_token, expires_at, obtained_at, account_id, plan_type,
-      email, chatgpt_user_id, claims_verified, token_version
+      email, chatgpt_user_id, claims_verified, token_version, last_used_at
       FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`,
     (rows) =>
       rows.length === 0
@@ -283,11 +284,13 @@ export const make = (
           (until) =>
             Effect.gen(function*() {
               const lost = yield* Deferred.make<string>()
-              const renewer = yield* Effect.fork(keepAlive(profile, holder, until, lost))
+              // The renewer and the watch for a lost lease are interruptible even when the caller is not (an HTTP
+              // handler, a refresh's critical section): the holder stops them when its work ends.
+              const renewer = yield* Effect.fork(Effect.interruptible(keepAlive(profile, holder, until, lost)))
               const outcome = yield* Effect.raceFirst(
                 Effect.exit(effect),
-                Effect.map(Deferred.await(lost), (why) =>
-                  Exit.fail(storeError(profile, "LockFailed", `the refresh lease was lost while held (${why})`)))
+                Effect.interruptible(Effect.map(Deferred.await(lost), (why) =>
+                  Exit.fail(storeError(profile, "LockFailed", `the refresh lease was lost while held (${why})`))))
               )
               yield* Fiber.interrupt(renewer)
               return yield* outcome
@@ -332,6 +335,14 @@ export const touchRefreshed = (sql: SqlClient.SqlClient, tenantId: string, userI
   sql`UPDATE connections SET last_refresh_at = ${at} WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(Effect.asVoid)
 
 /**
+ * How often the last use of a connection is written at most.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LAST_USE_RESOLUTION_MILLIS = 60_000
+
+/**
  * Records a use, at most once a minute per user (a single-column update).
  *
  * @since 0.1.0
@@ -339,6 +350,6 @@ export const touchRefreshed = (sql: SqlClient.SqlClient, tenantId: string, userI
  */
 export const touchUsed = (sql: SqlClient.SqlClient, tenantId: string, userId: string, at: number) =>
   sql`UPDATE connections SET last_used_at = ${at}
-    WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND (last_used_at IS NULL OR last_used_at < ${at - 60_000})`.pipe(
+    WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND (last_used_at IS NULL OR last_used_at < ${at - LAST_USE_RESOLUTION_MILLIS})`.pipe(
     Effect.asVoid
   )

@@ -107,6 +107,18 @@ export const KEY_PREFIX = "sab_"
 const keyPattern = /^sab_[A-Za-z0-9_-]{43}$/
 
 /**
+ * How long a live key is trusted without looking it up again: a key revoked
+ * elsewhere is refused everywhere at most this much later (at once where it
+ * was revoked).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const KEY_CACHE_MILLIS = 1000
+
+const KEY_CACHE_SIZE = 10_000
+
+/**
  * The hash an API key is found by. Keys are 256 random bits: a fast hash is
  * enough, and lets every request be checked by one indexed lookup.
  *
@@ -236,7 +248,13 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         }
         return true
       })).pipe(
-        Effect.tap((deleted) => (deleted ? vault.forget(tenantId) : Effect.void)),
+        Effect.tap((deleted) =>
+          deleted
+            ? Effect.zipRight(vault.forget(tenantId), Effect.sync(() => {
+              for (const [hash, entry] of seen) if (entry.caller.tenantId === tenantId) seen.delete(hash)
+            }))
+            : Effect.void
+        ),
         Effect.mapError(failed("deleting a tenant"))
       )
 
@@ -245,6 +263,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         const now = yield* Clock.currentTimeMillis
         const revoked = yield* sql`UPDATE api_keys SET revoked_at = ${now} WHERE id = ${keyId} AND revoked_at IS NULL
           RETURNING id, tenant_id, label, created_at, revoked_at`
+        yield* forgetKey(keyId)
         if (revoked.length > 0) {
           const key = toKey(yield* Schema.decodeUnknown(KeyRow)(revoked[0]))
           yield* audit.record(key.tenantId, "key.revoked", { detail: { key_id: key.id, label: key.label } })
@@ -261,14 +280,35 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         Effect.mapError(failed("listing keys"))
       )
 
+    // Live keys seen lately, by hash: most requests need no lookup. A key revoked here leaves the cache at once;
+    // one revoked by another process (a replica, the CLI) is refused from the next lookup, at most KEY_CACHE_MILLIS later.
+    const seen = new Map<string, { readonly caller: Caller; readonly until: number }>()
+
     const authenticate = (secret: Redacted.Redacted<string>) =>
       Effect.gen(function*() {
         if (!keyPattern.test(Redacted.value(secret))) return Option.none<Caller>()
-        const rows = yield* sql`SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE secret_hash = ${hashKey(secret)}`
+        const hash = hashKey(secret)
+        const now = yield* Clock.currentTimeMillis
+        const hit = seen.get(hash)
+        if (hit !== undefined && now < hit.until) return Option.some(hit.caller)
+        const rows = yield* sql`SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE secret_hash = ${hash}`
         if (rows.length === 0) return Option.none<Caller>()
         const key = yield* Schema.decodeUnknown(KeyRow)(rows[0])
-        return key.revoked_at === null ? Option.some({ tenantId: key.tenant_id, keyId: key.id, label: key.label }) : Option.none<Caller>()
+        if (key.revoked_at !== null) {
+          seen.delete(hash)
+          return Option.none<Caller>()
+        }
+        const caller: Caller = { tenantId: key.tenant_id, keyId: key.id, label: key.label }
+        seen.delete(hash)
+        seen.set(hash, { caller, until: now + KEY_CACHE_MILLIS })
+        if (seen.size > KEY_CACHE_SIZE) seen.delete(seen.keys().next().value!)
+        return Option.some(caller)
       }).pipe(Effect.mapError(failed("checking an API key")))
+
+    const forgetKey = (keyId: string) =>
+      Effect.sync(() => {
+        for (const [hash, entry] of seen) if (entry.caller.keyId === keyId) seen.delete(hash)
+      })
 
     return { create, list, get, remove, createKey, revokeKey, keys, authenticate }
   }

@@ -178,5 +178,14 @@ forEachEngine("SqlTokenStore", (engine: Engine) => {
         assert.include(exit.cause.error.message, "lost")
       }
     })))
-})
 
+  it.live("withLock from an uninterruptible caller (an HTTP handler) ends when its work ends", () =>
+    scenario(Effect.gen(function*() {
+      const store = yield* storeOf(yield* newTenant(), { duration: Duration.millis(300), wait: Duration.seconds(1) })
+      // The renewer and the lost-lease watch must stop although the caller cannot be interrupted.
+      const result = yield* Effect.uninterruptible(store.withLock("alice", Effect.as(Effect.sleep("400 millis"), "done"))).pipe(
+        Effect.timeout("5 seconds")
+      )
+      assert.strictEqual(result, "done")
+    })))
+})

@@ -28,13 +28,12 @@ const vaultWith = (keyWrap: Layer.Layer<KeyWrap.KeyWrap, unknown>) =>
 
 const tenantWith = (vault: Vault.Vault.Service) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Tenants.make.pipe(
+    Effect.flatMap(Tenants.make, (tenants) => tenants.create("app")).pipe(
+      Effect.map(({ tenant }) => tenant.id),
       Effect.provideService(Vault.Vault, vault),
       Effect.provide(Audit.layer),
       Effect.provide(SecureRandom.layer),
-      Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.flatMap((tenants) => tenants.create("app")),
-      Effect.map(({ tenant }) => tenant.id)
+      Effect.provideService(SqlClient.SqlClient, sql)
     ))
 
 describe("MasterKey", () => {

@@ -6,9 +6,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import * as Tenants from "../src/Tenants.js"
 import { envFor, fetchJson, serve, subauth } from "./processes.js"
 import { tempDir } from "./support.js"
 
@@ -65,11 +66,12 @@ describe("subauth broker serve (a process)", () => {
       assert.notInclude(logs, token.body.access_token)
       assert.notInclude(logs, key.secret)
       for (const line of logs.trim().split("\n")) assert.doesNotThrow(() => JSON.parse(line), line)
-      // A revoked key stops working at once, though the server did not restart.
+      // A key revoked by another process (the CLI) stops working within Tenants.KEY_CACHE_MILLIS, without a restart.
       const second = yield* subauth(env, "broker", "tenant", "key", "create", (yield* subauth(env, "broker", "tenant", "list", "--json")).stdout.match(/ten_[a-z0-9]+/)![0], "--label", "ci", "--json")
       const secondKey = JSON.parse(second.stdout) as { id: string; secret: string }
       assert.strictEqual((yield* fetchJson(`${broker.url}/v1/users/alice/connection`, "GET", secondKey.secret)).status, 200)
       assert.strictEqual((yield* subauth(env, "broker", "tenant", "key", "revoke", secondKey.id)).code, 0)
+      yield* Effect.sleep(Duration.millis(Tenants.KEY_CACHE_MILLIS))
       assert.strictEqual((yield* fetchJson(`${broker.url}/v1/users/alice/connection`, "GET", secondKey.secret)).status, 401)
     }).pipe(Effect.scoped))
 

@@ -269,7 +269,7 @@ const keyRevoke = Command.make(
   "revoke",
   { keyId: Args.text({ name: "key-id" }), json: Shared.json, databaseUrl },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.keyRevoke(args))
-).pipe(Command.withDescription(describe("Revoke an API key: requests with it are refused at once, on every replica.", ["subauth broker tenant key revoke key_…"])))
+).pipe(Command.withDescription(describe("Revoke an API key: requests with it are refused within a second, on every replica.", ["subauth broker tenant key revoke key_…"])))
 
 const keyList = Command.make(
   "list",

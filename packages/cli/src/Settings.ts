@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, LogLevel, Option } from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
 
@@ -98,3 +98,32 @@ export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> 
  * @category layers
  */
 export const layer = (terminals: Terminals): Layer.Layer<Settings> => Layer.effect(Settings, fromConfig(terminals))
+
+const levels: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+  off: LogLevel.None
+}
+
+/**
+ * `SUBAUTH_LOG`: `debug`, `info`, `warning` (or `warn`), `error`, `none`, in
+ * any case. Effect's own `Config.logLevel` takes only its labels (`WARN`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const logLevel: Config.Config<LogLevel.LogLevel> = Config.string("SUBAUTH_LOG").pipe(
+  Config.mapOrFail((value) => {
+    const level = levels[value.trim().toLowerCase()]
+    return level !== undefined
+      ? Either.right(level)
+      : Either.left(ConfigError.InvalidData([], `SUBAUTH_LOG must be one of ${Object.keys(levels).join(", ")}`))
+  })
+)

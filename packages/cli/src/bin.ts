@@ -45,11 +45,11 @@ const readAll = Effect.async<Option.Option<string>>((resume) => {
   process.stdin.once("error", () => resume(Effect.succeed(Option.none())))
 })
 
-// Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning) asks for more.
+// Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning, …) asks for more.
 const logging = Layer.merge(
   Logger.replace(Logger.defaultLogger, Logger.make((options) => void process.stderr.write(`${Logger.logfmtLogger.log(options)}\n`))),
   Layer.unwrapEffect(
-    Config.logLevel("SUBAUTH_LOG").pipe(
+    Settings.logLevel.pipe(
       Config.withDefault(LogLevel.Error),
       Effect.orElseSucceed(() => LogLevel.Error),
       Effect.map(Logger.minimumLogLevel)

@@ -49,4 +49,15 @@ describe("Settings", () => {
       assert.isFalse((yield* read({ SUBAUTH_ALLOW_INSECURE_HTTP: "0" })).allowInsecureHttp)
       assert.match((yield* read({})).home, /\.subauth$/)
     }))
+
+  it.effect("SUBAUTH_LOG takes the words the README uses, in any case; anything else is an error", () =>
+    Effect.gen(function*() {
+      const level = (value: string) =>
+        Effect.either(Settings.logLevel.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SUBAUTH_LOG", value]])))))
+      for (const [value, expected] of [["debug", "DEBUG"], ["warning", "WARN"], ["WARN", "WARN"], ["Info", "INFO"], ["none", "OFF"]] as const) {
+        const read = yield* level(value)
+        assert.isTrue(read._tag === "Right" && read.right.label === expected, `${value}: ${JSON.stringify(read)}`)
+      }
+      assert.strictEqual((yield* level("loud"))._tag, "Left")
+    }))
 })

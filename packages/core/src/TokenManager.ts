@@ -389,7 +389,9 @@ export const make = (
           if (inflight !== undefined) return Deferred.await(inflight.deferred)
           const deferred = Deferred.unsafeMake<TokenSet.TokenSet, TokenManager.Error>(FiberId.none)
           inflight = { deferred, validity }
-          return Effect.forkIn(work, scope).pipe(
+          // Interruptible whatever the caller is (an HTTP handler may run uninterruptibly): only the closing scope
+          // interrupts it, and the write of rotated tokens is protected inside it.
+          return Effect.forkIn(Effect.interruptible(work), scope).pipe(
             // An observer sees every end, even an interruption before the fiber ran (a closed scope).
             Effect.tap((fiber) =>
               Effect.sync(() =>

@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FakeHttp, FakeOAuthServer } from "@subauth/testing"
-import { DateTime, Deferred, Duration, Effect, Fiber, Option, Redacted, TestClock } from "effect"
+import { DateTime, Deferred, Duration, Effect, Exit, Fiber, Option, Redacted, Scope, TestClock } from "effect"
 import * as TokenManager from "../src/TokenManager.js"
 import * as TokenSet from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
@@ -181,4 +181,23 @@ describe("TokenStore.makeKeyedLock", () => {
       yield* Fiber.interrupt(interrupted)
       assert.strictEqual(withLock.size(), 0)
     }))
+})
+
+describe("TokenManager: callers that cannot be interrupted", () => {
+  it.live("a refresh started from an uninterruptible region still ends when the manager's scope closes", () =>
+    Effect.gen(function*() {
+      const server = yield* FakeOAuthServer.FakeOAuthServer
+      yield* signInAs("default", { accessTokenLifetime: "1 second" })
+      yield* Effect.sleep("700 millis") // past half its life: due
+      // The issuer never answers in time: the refresh is still running when the scope closes.
+      yield* server.inject({ endpoint: "token", fault: FakeHttp.latency("1 hour"), calls: "all" })
+      const scope = yield* Scope.make()
+      const manager = yield* TokenManager.make().pipe(Scope.extend(scope))
+      yield* Effect.fork(Effect.uninterruptible(Effect.either(manager.get)))
+      yield* Effect.gen(function*() {
+        while ((yield* refreshRequests).length === 0) yield* Effect.sleep("5 millis")
+      }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("no refresh was sent") }))
+      const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.timeout("3 seconds"), Effect.option)
+      assert.isTrue(closed._tag === "Some", "the scope did not close: the refresh could not be interrupted")
+    }).pipe(Effect.provide(harness())))
 })

@@ -12,7 +12,7 @@ import * as BrokerLayers from "../internal/brokerLayers.js"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"
-import { Settings } from "../Settings.js"
+import { logLevel, Settings } from "../Settings.js"
 
 export interface DatabaseArgs {
   /** `--database-url`, or `SUBAUTH_BROKER_DATABASE_URL`. */
@@ -56,7 +56,7 @@ const check = (args: ServeArgs) => {
 
 // A server's logs: JSON lines on stderr, from `info` unless SUBAUTH_LOG says otherwise.
 const serverLogs = Layer.unwrapEffect(Effect.gen(function*() {
-  const level = yield* Config.option(Config.logLevel("SUBAUTH_LOG")).pipe(Effect.orElseSucceed(() => Option.none<LogLevel.LogLevel>()))
+  const level = yield* Config.option(logLevel).pipe(Effect.orElseSucceed(() => Option.none<LogLevel.LogLevel>()))
   // Instead of the CLI's own logger, whatever that is.
   const json = Logger.make((options) => void process.stderr.write(`${Logger.jsonLogger.log(options)}\n`))
   return Layer.merge(
@@ -194,7 +194,7 @@ export const keyRevoke = (args: DatabaseArgs & { readonly keyId: string; readonl
       return ExitCode.Failure
     }
     if (args.json) yield* output.json({ id: key.value.id, tenant_id: key.value.tenantId, revoked: true })
-    else yield* output.out(`API key ${key.value.id} (${key.value.label}) of ${key.value.tenantId} is revoked; requests with it are refused from now on.`)
+    else yield* output.out(`API key ${key.value.id} (${key.value.label}) of ${key.value.tenantId} is revoked; every replica refuses it within a second.`)
     return ExitCode.Ok
   }).pipe(Effect.provide(admin(args)))
 
