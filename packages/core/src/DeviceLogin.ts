@@ -22,6 +22,7 @@ import { TransportError } from "./AuthError.js"
 import { layerFlow, layerFlowObtained, type FlowError, type LoginFlow, type Obtained } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
+import * as Printable from "./Printable.js"
 import { Provider } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import type { TokenResponse } from "./TokenSet.js"
@@ -144,6 +145,10 @@ export const requestCode: Effect.Effect<DeviceCode, FlowError, Provider | HttpCl
   const userCode = code.user_code ?? code.usercode
   if (userCode === undefined) {
     return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+  }
+  // The code is shown on the terminal as it is, and sent back as it is: one that cannot be shown is refused.
+  if (userCode.length > 64 || !Printable.isLine(userCode)) {
+    return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has a user code that cannot be shown" })
   }
   return {
     deviceAuthId: Redacted.make(code.device_auth_id),

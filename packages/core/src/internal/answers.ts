@@ -91,7 +91,8 @@ const usageLimitOf = (error: CodexWire.ErrorObject, now: number, description: st
   const resetsAtSeconds = nonNull(error.resets_at)
   const resetsIn = nonNull(error.resets_in_seconds) ??
     (resetsAtSeconds !== undefined ? Math.max(0, Math.round(resetsAtSeconds - now / 1000)) : undefined)
-  const planType = nonNull(error.plan_type)
+  const rawPlan = nonNull(error.plan_type)
+  const planType = rawPlan !== undefined ? scrub(rawPlan, [], 40) : undefined
   return new UsageLimitReached({
     reason: kind === "usage_limit_reached" ? "UsageLimitReached" : "UsageNotIncluded",
     ...(planType !== undefined ? { planType } : {}),
