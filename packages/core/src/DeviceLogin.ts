@@ -20,6 +20,7 @@ import * as BrowserLogin from "./BrowserLogin.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { TransportError } from "./AuthError.js"
 import { layerFlow, layerFlowObtained, type FlowError, type LoginFlow, type Obtained } from "./Login.js"
+import { MAX_ISSUER_RESPONSE_BYTES } from "./Limits.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 import * as Printable from "./Printable.js"
@@ -113,7 +114,7 @@ export type PollResult =
   }
 
 const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
-  send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
+  send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets, maxBytes: MAX_ISSUER_RESPONSE_BYTES })
 
 /**
  * Step 1: asks the issuer for a device code. A 404 is `DeviceLoginDisabled`.

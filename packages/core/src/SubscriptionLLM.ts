@@ -66,8 +66,9 @@ import {
 } from "./CodexWire.js"
 import { classifyAnswer, rateLimitsOf, streamFailure, toModelInfo } from "./internal/answers.js"
 import { collect, decodeEvents } from "./internal/events.js"
-import { describeTransport, execute, readBody } from "./internal/http.js"
+import { describeTransport, execute, formatBytes, readBody } from "./internal/http.js"
 import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS } from "./internal/request.js"
+import { MAX_ERROR_BODY_BYTES, MAX_MODELS_BYTES } from "./Limits.js"
 import { ORIGINATOR, USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { checkBaseUrl, type ProviderError } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
@@ -560,7 +561,7 @@ export const make = (
         UsageLimitReached | ResponseError | TransportError
       > => {
         if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
-        return readBody(response).pipe(
+        return readBody(response, MAX_ERROR_BODY_BYTES).pipe(
           Effect.orElseSucceed(() => ({ status: response.status, text: "", json: undefined, headers: response.headers })),
           Effect.flatMap((answer) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -639,10 +640,20 @@ export const make = (
         HttpClientRequest.setHeader("accept", "application/json")
       )
       const response = yield* authorized("models", http)
-      const raw = yield* response.json.pipe(
-        Effect.mapError(() => new ResponseError({ reason: "InvalidResponse", status: response.status, description: "the body is not JSON" }))
+      const answer = yield* readBody(response, MAX_MODELS_BYTES).pipe(
+        Effect.mapError(() => new ResponseError({ reason: "StreamClosed", status: response.status, description: "the connection failed" }))
       )
-      const decoded = yield* Schema.decodeUnknown(ModelsResponse)(raw).pipe(
+      if (answer.tooLarge === true) {
+        return yield* new ResponseError({
+          reason: "InvalidResponse",
+          status: response.status,
+          description: `the model list is larger than ${formatBytes(MAX_MODELS_BYTES)}`
+        })
+      }
+      if (answer.json === undefined) {
+        return yield* new ResponseError({ reason: "InvalidResponse", status: response.status, description: "the body is not JSON" })
+      }
+      const decoded = yield* Schema.decodeUnknown(ModelsResponse)(answer.json).pipe(
         Effect.mapError(() => new ResponseError({ reason: "InvalidResponse", status: response.status, description: "not a model list" }))
       )
       if (decoded.models.length === 0) {

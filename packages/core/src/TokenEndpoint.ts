@@ -13,8 +13,9 @@ import { type HttpClient, HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
 import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
-import { jsonPost, type RawResponse, send } from "./internal/http.js"
+import { formatBytes, jsonPost, type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
+import { MAX_ISSUER_RESPONSE_BYTES } from "./Limits.js"
 import { type Info as ProviderInfo, Provider } from "./Provider.js"
 import { TokenResponse } from "./TokenSet.js"
 
@@ -92,6 +93,10 @@ const permanentRefreshCodes: Record<string, ReauthRequired["reason"]> = {
   refresh_token_invalidated: "RefreshTokenInvalidated"
 }
 
+// What is said of a body that was not read: it was larger than the limit.
+const notRead = (response: RawResponse) =>
+  response.tooLarge === true ? `its body, larger than ${formatBytes(MAX_ISSUER_RESPONSE_BYTES)}, was not read` : undefined
+
 const transientOrError = (
   endpoint: string,
   response: RawResponse,
@@ -99,7 +104,7 @@ const transientOrError = (
 ): TokenEndpointError | TransportError => {
   const code = errorCodeOf(response.json)
   const rawDescription = errorDescriptionOf(response.json)
-  const description = rawDescription === undefined ? undefined : scrub(rawDescription, secrets)
+  const description = rawDescription === undefined ? notRead(response) : scrub(rawDescription, secrets)
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
     return new TransportError({
       reason: response.status === 429 ? "RateLimited" : response.status === 408 ? "Timeout" : "ServerError",
@@ -133,7 +138,7 @@ export const classifyRefreshFailure = (
   const code = errorCodeOf(response.json)
   const known = code !== undefined ? permanentRefreshCodes[code] : undefined
   if (known !== undefined || response.status === 401) {
-    const description = errorDescriptionOf(response.json)
+    const description = errorDescriptionOf(response.json) ?? notRead(response)
     return new ReauthRequired({
       reason: known ?? "RefreshRejected",
       profile: context.profile,
@@ -156,6 +161,16 @@ export const decodeTokenResponse = (
   endpoint: string,
   response: RawResponse
 ): Either.Either<TokenResponse, TokenEndpointError> => {
+  if (response.tooLarge === true) {
+    return Either.left(
+      new TokenEndpointError({
+        reason: "InvalidResponse",
+        endpoint,
+        status: response.status,
+        description: `the body is larger than ${formatBytes(MAX_ISSUER_RESPONSE_BYTES)}; it was not read`
+      })
+    )
+  }
   if (response.json === undefined) {
     return Either.left(
       new TokenEndpointError({ reason: "InvalidResponse", endpoint, status: response.status, description: "the body is not JSON" })
@@ -206,7 +221,11 @@ export const refresh = Effect.fn("TokenEndpoint.refresh")(
       refresh_reason: params.reason,
       refresh_token: Redacted.value(params.refreshToken)
     }, options)
-    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    const response = yield* send("token", request, {
+      timeout: options.timeout ?? DEFAULT_TIMEOUT,
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) {
       return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
     }
@@ -245,7 +264,11 @@ export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
         ["code_verifier", Redacted.value(params.verifier)]
       ])
     )
-    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    const response = yield* send("token", request, {
+      timeout: options.timeout ?? DEFAULT_TIMEOUT,
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("token", response, secrets)
     return yield* decodeTokenResponse("token", response)
   }
@@ -271,7 +294,11 @@ export const revoke = Effect.fn("TokenEndpoint.revoke")(
       ? { token: Redacted.value(params.token), token_type_hint: params.hint, client_id: provider.clientId }
       : { token: Redacted.value(params.token), token_type_hint: params.hint }
     const request = jsonRequest(provider, provider.endpoints.revoke, body, options)
-    const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
+    const response = yield* send("revoke", request, {
+      timeout: options.timeout ?? Duration.seconds(10),
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
   }
 )

@@ -1,15 +1,18 @@
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import { TransportError } from "../AuthError.js"
 import { parseJson } from "./json.js"
 import { scrub } from "./text.js"
 
 export interface RawResponse {
   readonly status: number
+  /** The body, or `""` when it was larger than the limit. */
   readonly text: string
-  /** The body parsed as JSON, or undefined when it is not JSON. */
+  /** The body parsed as JSON, or undefined when it is not JSON (or was not read). */
   readonly json: unknown
   readonly headers: Readonly<Record<string, string>>
+  /** The body was larger than the limit it was read with: only the status and headers are known. */
+  readonly tooLarge?: boolean
 }
 
 /** What went wrong on the wire, in a few words, without the request. */
@@ -28,6 +31,11 @@ export interface ExecuteOptions {
   readonly timeout: Duration.DurationInput
   /** Values to scrub from descriptions of transport failures. */
   readonly secrets: ReadonlyArray<string>
+}
+
+export interface SendOptions extends ExecuteOptions {
+  /** The longest body read; a longer one comes back `tooLarge`. */
+  readonly maxBytes: number
 }
 
 const connectionFailed = (endpoint: string, secrets: ReadonlyArray<string>) => (error: HttpClientError.HttpClientError) =>
@@ -60,16 +68,48 @@ export const execute = <A, E, R>(
     })
   )
 
-/** The whole body of an answer, as text and as JSON. */
+/** "1 MiB", for messages about limits. */
+export const formatBytes = (bytes: number): string =>
+  bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0
+    ? `${bytes / (1024 * 1024)} MiB`
+    : bytes >= 1024 && bytes % 1024 === 0
+    ? `${bytes / 1024} KiB`
+    : `${bytes} bytes`
+
+/**
+ * The body of an answer, as text and as JSON, if it is at most `maxBytes`
+ * long. A body that says it is longer (`content-length`) is not read at all;
+ * one that turns out longer is read no further than the limit. Either way the
+ * stream is let go, which closes the connection, and the answer comes back
+ * `tooLarge` with an empty text: memory never holds more than the limit.
+ */
 export const readBody = (
-  response: HttpClientResponse.HttpClientResponse
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
 ): Effect.Effect<RawResponse, HttpClientError.ResponseError> =>
-  Effect.map(response.text, (text): RawResponse => ({
-    status: response.status,
-    text,
-    json: Option.getOrUndefined(parseJson(text)),
-    headers: response.headers
-  }))
+  Effect.suspend(() => {
+    const base = { status: response.status, headers: response.headers }
+    const tooLarge: RawResponse = { ...base, text: "", json: undefined, tooLarge: true }
+    const declared = Number(response.headers["content-length"])
+    const decoder = new TextDecoder()
+    const parts: Array<string> = []
+    // Past the limit from the start when the length is declared: the first chunk ends the read.
+    let size = Number.isFinite(declared) && declared > maxBytes ? declared : 0
+    return Stream.runForEachWhile(response.stream, (chunk) =>
+      Effect.sync(() => {
+        size += chunk.length
+        if (size > maxBytes) return false
+        parts.push(decoder.decode(chunk, { stream: true }))
+        return true
+      })).pipe(
+        Effect.map((): RawResponse => {
+          if (size > maxBytes) return tooLarge
+          parts.push(decoder.decode())
+          const text = parts.join("")
+          return { ...base, text, json: Option.getOrUndefined(parseJson(text)) }
+        })
+      )
+  })
 
 /**
  * Sends one request and reads its whole body, within `timeout` (see
@@ -78,7 +118,7 @@ export const readBody = (
 export const send = (
   endpoint: string,
   request: HttpClientRequest.HttpClientRequest,
-  options: ExecuteOptions
+  options: SendOptions
 ): Effect.Effect<RawResponse, TransportError, HttpClient.HttpClient> =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
     execute(
@@ -86,7 +126,7 @@ export const send = (
       endpoint,
       request,
       options,
-      (response) => Effect.mapError(readBody(response), connectionFailed(endpoint, options.secrets))
+      (response) => Effect.mapError(readBody(response, options.maxBytes), connectionFailed(endpoint, options.secrets))
     ))
 
 /**
