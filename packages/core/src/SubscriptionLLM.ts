@@ -113,6 +113,31 @@ export const DEFAULT_MODEL = "gpt-5.5"
 export const DEFAULT_CLIENT_VERSION = "0.169.0"
 
 /**
+ * How long a request waits for the answer's status and headers.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(60)
+
+/**
+ * The longest silence between two events of a stream (codex-rs's
+ * `stream_idle_timeout_ms`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = Duration.minutes(5)
+
+/**
+ * The longest a stream may take in all, from its headers to its end.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_STREAM_TIMEOUT: Duration.Duration = Duration.minutes(30)
+
+/**
  * `subauth/<version>`.
  *
  * @since 0.1.0
@@ -491,10 +516,19 @@ export interface Options {
   readonly clientVersion?: string
   /** Default: a random UUID per service. */
   readonly sessionId?: string
-  /** Until the answer's status and headers. Default 60 seconds. */
+  /** Until the answer's status and headers (not retried when it passes). Default {@link DEFAULT_TIMEOUT}. */
   readonly timeout?: Duration.DurationInput
-  /** Longest silence within a stream; `Duration.infinity` for no limit. Default 5 minutes (codex-rs's `stream_idle_timeout_ms`). */
+  /**
+   * Longest silence between two events of a stream (bytes that make no event
+   * do not count); `Duration.infinity` for no limit. Default
+   * {@link DEFAULT_IDLE_TIMEOUT}.
+   */
   readonly idleTimeout?: Duration.DurationInput
+  /**
+   * Longest a stream may take from its headers to its end, however it
+   * trickles; `Duration.infinity` for no limit. Default {@link DEFAULT_STREAM_TIMEOUT}.
+   */
+  readonly streamTimeout?: Duration.DurationInput
   /** Backoff for 5xx and transport failures before the stream starts. Default 4 attempts from 200 ms. */
   readonly retry?: TokenEndpoint.RetryOptions
 }
@@ -535,8 +569,9 @@ export const make = (
       model: options.model ?? DEFAULT_MODEL,
       reasoning: options.reasoning === undefined ? { effort: "medium" } : options.reasoning
     }
-    const timeout = options.timeout ?? Duration.seconds(60)
-    const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.minutes(5))
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    const idleTimeout = Duration.decode(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT)
+    const streamTimeout = Duration.decode(options.streamTimeout ?? DEFAULT_STREAM_TIMEOUT)
 
     /**
      * Sends one request with `tokens` and waits for status and headers. A
@@ -621,15 +656,10 @@ export const make = (
         const bytes = response.stream.pipe(
           Stream.mapError((error) =>
             new ResponseError({ reason: "StreamClosed", description: `the connection failed: ${describeTransport(error, [])}` })
-          ),
-          Duration.isFinite(idleTimeout)
-            ? Stream.timeoutFail(
-              () => new TransportError({ reason: "Timeout", endpoint: "responses", description: `no event for ${Duration.format(idleTimeout)}` }),
-              idleTimeout
-            )
-            : identity
+          )
         )
-        const events = decodeEvents(bytes)
+        // Silence is measured between events, not bytes: a server that sends a byte a minute is silent all the same.
+        const events = decodeEvents(bytes, { idleTimeout, streamTimeout })
         return limits === undefined ? events : Stream.concat(Stream.make(Event.RateLimits({ limits })), events)
       }).pipe(Stream.unwrap)
 
