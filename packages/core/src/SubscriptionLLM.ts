@@ -529,7 +529,12 @@ export interface Options {
    * trickles; `Duration.infinity` for no limit. Default {@link DEFAULT_STREAM_TIMEOUT}.
    */
   readonly streamTimeout?: Duration.DurationInput
-  /** Backoff for 5xx and transport failures before the stream starts. Default 4 attempts from 200 ms. */
+  /**
+   * Retries of 5xx and transport failures before the stream starts (see
+   * `TokenEndpoint.retryTransient`: a request that got no answer is repeated
+   * at most once, and none after the budget, so a backend that never answers
+   * costs one `timeout`). Default 4 attempts from 200 ms within 20 seconds.
+   */
   readonly retry?: TokenEndpoint.RetryOptions
 }
 
@@ -614,10 +619,14 @@ export const make = (
      */
     const authorized = (endpoint: string, request: HttpClientRequest.HttpClientRequest) =>
       Effect.gen(function*() {
+        // Only the backend's request is retried here: the token manager retries its own refresh, as it must
+        // (a refresh that may have reached the issuer is repeated at most once; see TokenManager).
         const retried = (tokens: Effect.Effect<TokenSet.TokenSet, TokenManager.Error>) =>
-          Effect.flatMap(tokens, (t) => Effect.map(attempt(endpoint, t, request), (answer) => [t, answer] as const)).pipe(
-            TokenEndpoint.retryTransient(options.retry)
-          )
+          Effect.flatMap(tokens, (t) =>
+            Effect.map(
+              TokenEndpoint.retryTransient(options.retry)(attempt(endpoint, t, request)),
+              (answer) => [t, answer] as const
+            ))
         const [used, first] = yield* retried(manager.get)
         if (first !== UNAUTHORIZED) return first
         yield* Effect.logDebug(`${endpoint}: the access token was refused (401); renewing it and trying once more`)

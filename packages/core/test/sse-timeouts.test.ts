@@ -46,4 +46,11 @@ layer(sharedIssuer, { excludeTestServices: true })("SSE limits and timeouts (loo
       assert.isTrue(error._tag === "TransportError" && error.reason === "Timeout", error.message)
       assert.include(error.message, "longer than 1s in all")
     }).pipe(Effect.provide(backendHarness({ client: { idleTimeout: "300 millis", streamTimeout: "1 second" } }))))
+
+  it.effect("a backend that never sends headers: a timeout, and at most one more request (not four)", () =>
+    Effect.gen(function*() {
+      const error = yield* failingWith(FakeHttp.latency("20 seconds"))
+      assert.isTrue(error._tag === "TransportError" && error.reason === "Timeout", error.message)
+      assert.isAtMost((yield* backendRequests()).length, 2)
+    }).pipe(Effect.provide(backendHarness({ client: { timeout: "300 millis" } }))))
 })

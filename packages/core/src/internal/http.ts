@@ -18,8 +18,9 @@ export interface RawResponse {
 /** What went wrong on the wire, in a few words, without the request. */
 export const describeTransport = (error: HttpClientError.HttpClientError, secrets: ReadonlyArray<string>): string => {
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined
-  const detail = typeof cause?.code === "string"
-    ? cause.code
+  const code = codeOf(cause)
+  const detail = code !== undefined
+    ? code
     : typeof cause?.message === "string"
     ? cause.message
     : error.reason
@@ -38,8 +39,45 @@ export interface SendOptions extends ExecuteOptions {
   readonly maxBytes: number
 }
 
+// Failures of connecting: nothing of the request reached the server (Node's and undici's codes).
+const NOT_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "ENETDOWN",
+  "UND_ERR_CONNECT_TIMEOUT"
+])
+
+const codeOf = (cause: unknown): string | undefined => {
+  for (let c = cause, depth = 0; typeof c === "object" && c !== null && depth < 3; depth++) {
+    const code = (c as { code?: unknown }).code
+    if (typeof code === "string") return code
+    c = (c as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * Whether the request may have reached the server before `error`: only a
+ * failure to connect says it did not. A failure while reading the answer
+ * (`ResponseError`) comes after the server answered.
+ */
+export const maySendHaveArrived = (error: HttpClientError.HttpClientError): boolean => {
+  if (error._tag === "ResponseError") return true
+  if (error.reason !== "Transport") return false
+  const code = codeOf(error.cause)
+  return code === undefined || !NOT_SENT.has(code)
+}
+
 const connectionFailed = (endpoint: string, secrets: ReadonlyArray<string>) => (error: HttpClientError.HttpClientError) =>
-  new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, secrets) })
+  new TransportError({
+    reason: maySendHaveArrived(error) ? "AnswerLost" : "ConnectionFailed",
+    endpoint,
+    description: describeTransport(error, secrets)
+  })
 
 /**
  * Sends one request and hands its answer (status and headers) to `onAnswer`,
