@@ -291,7 +291,10 @@ export interface Request {
   readonly reasoning?: Reasoning | null
   readonly text?: typeof CodexWire.TextOptions.Type
   readonly serviceTier?: "priority" | "flex"
-  /** Sent as `prompt_cache_key` and `session-id`. Default: the service's session id. */
+  /**
+   * Sent as `prompt_cache_key` and `session-id`: 1 to 256 visible ASCII
+   * characters (see `CodexWire.SessionId`). Default: the service's session id.
+   */
   readonly conversationId?: string
   readonly temperature?: number
   readonly topP?: number
@@ -641,6 +644,14 @@ export const make = (
     const stream = (request: Request): Stream.Stream<Event, SubscriptionLLM.Error> =>
       Effect.gen(function*() {
         const conversationId = request.conversationId ?? sessionId
+        // It becomes a header: a value that cannot be one is the caller's mistake, not a defect.
+        if (!Schema.is(CodexWire.SessionId)(conversationId)) {
+          return yield* new ResponseError({
+            reason: "InvalidRequest",
+            description: `"conversationId" must be 1 to ${CodexWire.MAX_SESSION_ID_LENGTH} visible ASCII characters ` +
+              `(it is sent as the "session-id" header)`
+          })
+        }
         const { body, dropped, droppedItems } = buildBody(request, { ...defaults, conversationId })
         for (const name of dropped) {
           yield* Effect.logDebug(`dropped "${name}": the ChatGPT Codex backend rejects it ("Unsupported parameter")`)
