@@ -53,6 +53,7 @@ import {
 } from "effect"
 import { createServer } from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
+import * as Body from "./internal/body.js"
 import type { Translation } from "./internal/body.js"
 import * as Drain from "./internal/drain.js"
 import type { Encoder } from "./internal/sse.js"
@@ -79,6 +80,24 @@ export const DEFAULT_PORT = 8787
  * @category constants
  */
 export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = Duration.seconds(10)
+
+/**
+ * The largest request body read; a larger one is answered 413 without being
+ * read further, and its connection closed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024
+
+/**
+ * How deeply a request body's arrays and objects may nest (JSON Schemas of
+ * tools included); deeper is a 400.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_JSON_DEPTH = 64
 
 /**
  * Who may connect: only this machine (the default; a non-loopback host is
@@ -210,9 +229,7 @@ const logDropped = (dropped: ReadonlyArray<string>) =>
     discard: true
   })
 
-const readJson = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-  Effect.mapError(request.json, () =>
-    new RequestError({ reason: "InvalidBody", description: "it could not be read as JSON (at most 10 MB)" })))
+const readJson = Body.readJson({ maxBytes: MAX_BODY_BYTES, maxDepth: MAX_JSON_DEPTH })
 
 const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
 
@@ -337,6 +354,8 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
         errorResponse((now) => toAnswer(defect, now))
       )
     ),
+    // A body left unread (too large, refused, or not wanted) stays unread, and its connection is closed.
+    Effect.tap(() => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.sync(() => Body.closeAfterAnswer(request)))),
     Effect.tap((response) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
         Effect.logInfo(`${request.method} ${new URL(request.url, "http://proxy").pathname} ${response.status}`))

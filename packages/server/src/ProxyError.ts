@@ -24,12 +24,14 @@ import { DateTime, Duration, Match, Schema } from "effect"
  * - `NotFound`: no such endpoint.
  * - `UnknownModel`: no such model in the subscription's catalog.
  * - `ShuttingDown`: the server is stopping.
+ * - `TooLarge`: the body is larger than the proxy reads (the rest is not
+ *   read, and the connection is closed after the answer).
  *
  * @since 0.1.0
  * @category errors
  */
 export class RequestError extends Schema.TaggedError<RequestError>("@subauth/server/RequestError")("RequestError", {
-  reason: Schema.Literal("InvalidBody", "Unsupported", "InvalidApiKey", "NotFound", "UnknownModel", "ShuttingDown"),
+  reason: Schema.Literal("InvalidBody", "Unsupported", "InvalidApiKey", "NotFound", "UnknownModel", "ShuttingDown", "TooLarge"),
   param: Schema.optional(Schema.String),
   description: Schema.String
 }) {
@@ -49,6 +51,8 @@ export class RequestError extends Schema.TaggedError<RequestError>("@subauth/ser
         return `the model ${this.description} is not in the subscription's catalog; GET /v1/models lists the models`
       case "ShuttingDown":
         return `the server is shutting down (${this.description}); try again when it is back`
+      case "TooLarge":
+        return `${this.description}; send less (images as URLs, long documents in parts)`
     }
   }
 }
@@ -180,6 +184,8 @@ const requestAnswer = (r: RequestError): Answer => {
       return answer(404, "invalid_request_error", "model_not_found", r.message, { param: r.param })
     case "ShuttingDown":
       return answer(503, "server_error", "server_shutting_down", r.message, { headers: { "retry-after": "5" } })
+    case "TooLarge":
+      return answer(413, "invalid_request_error", "request_too_large", r.message, { headers: noRetry })
   }
 }
 
