@@ -83,7 +83,7 @@ export class StartError extends Schema.TaggedError<StartError>("@subauth/server/
     const detail = this.description !== undefined ? ` (${this.description})` : ""
     switch (this.reason) {
       case "RemoteNotAllowed":
-        return `refusing to listen on ${where}: it is not a loopback address, so other machines could use your ` +
+        return `refusing to listen on ${where}${detail}: it is not a loopback address, so other machines could use your ` +
           `subscription; use --host 127.0.0.1, or pass --allow-remote with a strong --api-key if that is what you want`
       case "WeakKey":
         return `the API key is too short to listen on ${where}${detail}; a key that other machines can try must have ` +

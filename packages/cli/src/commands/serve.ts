@@ -36,7 +36,8 @@ const check = (args: Args) => {
   if (OpenAIProxy.isLoopback(args.host)) return Effect.void
   if (!args.allowRemote) {
     return Effect.fail(new UsageError({
-      message: `--host ${args.host} is not a loopback address: other machines could use your subscription; ` +
+      message: `--host ${/^[\w.:[\]-]+$/.test(args.host) ? args.host : JSON.stringify(args.host)} is not a loopback address ` +
+        `(127.0.0.1, ::1 or localhost): other machines could use your subscription; ` +
         `add --allow-remote (with a strong --api-key) if that is what you want, or use --host 127.0.0.1`
     }))
   }
