@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { tempHome } from "./support.js"
 
@@ -107,6 +107,25 @@ describe("the subauth binary", () => {
         assert.strictEqual(run.code, 1)
         assert.strictEqual(run.stderr, "Run subauth login to sign in.\n")
       }
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a new build's code cache replaces the earlier builds' (the directory gained a file per build)", () =>
+    Effect.gen(function*() {
+      const home = yield* tempHome
+      const env = { HOME: home, XDG_CACHE_HOME: `${home}/cache`, SUBAUTH_HOME: `${home}/subauth` }
+      const cache = `${home}/cache/subauth`
+      mkdirSync(cache, { recursive: true, mode: 0o700 })
+      // What earlier builds left: their caches, and a temporary of a process that crashed while writing one.
+      for (const name of ["subauth-AAAAAAAAAAAAAAAA.v8cache", "subauth-BBBBBBBBBBBBBBBB.v8cache", "subauth-CCCCCCCCCCCCCCCC.v8cache.4242"]) {
+        writeFileSync(`${cache}/${name}`, "old", { mode: 0o600 })
+      }
+      writeFileSync(`${cache}/unrelated-file`, "keep")
+      assert.strictEqual((yield* spawn(process.execPath, [bin, "status"], env)).code, 1)
+      const left = readdirSync(cache).sort()
+      assert.lengthOf(left.filter((name) => name.endsWith(".v8cache")), 1, left.join(", "))
+      assert.notInclude(left, "subauth-AAAAAAAAAAAAAAAA.v8cache")
+      assert.notInclude(left, "subauth-CCCCCCCCCCCCCCCC.v8cache.4242")
+      assert.include(left, "unrelated-file")
     }).pipe(Effect.scoped), 60_000)
 
   it.live("the bundle loads the keychain's native package from node_modules (through the launcher's import)", () =>
