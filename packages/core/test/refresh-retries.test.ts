@@ -16,28 +16,15 @@ import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenManager from "../src/TokenManager.js"
 import * as TokenSet from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
-import { harness, refreshRequests } from "./support.js"
+import { harness, refreshFailingWith, refreshRequests, signInDue } from "./support.js"
 
 const quiet = Logger.minimumLogLevel(LogLevel.None)
 const fast = harness({ manager: { retry: { baseDelay: "2 millis" } } }).pipe(Layer.provideMerge(quiet))
 
-const signInDue = Effect.gen(function*() {
-  const server = yield* FakeOAuthServer.FakeOAuthServer
-  const issued = yield* server.issueTokens()
-  const due = new TokenSet.TokenSet({ ...issued, expiresAt: issued.obtainedAt })
-  yield* (yield* TokenStore.TokenStore).set("default", due)
-  return due
-})
-
-const onToken = (fault: FakeHttp.Fault, calls?: ReadonlyArray<number>) =>
-  Effect.flatMap(FakeOAuthServer.FakeOAuthServer, (server) => server.inject({ endpoint: "token", fault, ...(calls ? { calls } : {}) }))
-
 describe("refresh retries (loopback)", () => {
   it.live("the issuer rotated the token but its answer was lost: one retry, then ReauthRequired(RefreshAnswerLost)", () =>
     Effect.gen(function*() {
-      yield* signInDue
-      yield* onToken(FakeHttp.lostAnswer, [1])
-      const error = yield* Effect.flip(TokenManager.get)
+      const error = yield* refreshFailingWith(FakeHttp.lostAnswer, [1])
       assert.strictEqual(error._tag, "ReauthRequired")
       if (error._tag !== "ReauthRequired") return
       assert.strictEqual(error.reason, "RefreshAnswerLost")
@@ -48,9 +35,7 @@ describe("refresh retries (loopback)", () => {
 
   it.live("every answer lost: two requests, not four, and the error says the token may be spent; the next run learns it was", () =>
     Effect.gen(function*() {
-      yield* signInDue
-      yield* onToken(FakeHttp.lostAnswer)
-      const error = yield* Effect.flip(TokenManager.get)
+      const error = yield* refreshFailingWith(FakeHttp.lostAnswer)
       assert.isTrue(error._tag === "TransportError" && error.reason === "AnswerLost", error.message)
       assert.include(error.message, "it spent the refresh token")
       assert.include(error.message, "then sign in again")
@@ -65,20 +50,9 @@ describe("refresh retries (loopback)", () => {
       assert.lengthOf(yield* refreshRequests, 3)
     }).pipe(Effect.provide(fast), Effect.scoped))
 
-  it.live("a lost answer before the issuer acted: the one retry succeeds", () =>
-    Effect.gen(function*() {
-      const due = yield* signInDue
-      yield* onToken(FakeHttp.reset, [1])
-      const tokens = yield* TokenManager.get
-      assert.isFalse(TokenSet.hasAccessToken(tokens, due.accessToken))
-      assert.deepStrictEqual((yield* refreshRequests).map((r) => r.fault), ["Reset", undefined])
-    }).pipe(Effect.provide(fast)))
-
   it.live("429 with retry-after: 1000: one request, failing at once and saying when to try again", () =>
     Effect.gen(function*() {
-      yield* signInDue
-      yield* onToken(FakeHttp.status(429, { error: { message: "slow down" } }, { "retry-after": "1000" }))
-      const error = yield* Effect.flip(TokenManager.get)
+      const error = yield* refreshFailingWith(FakeHttp.status(429, { error: { message: "slow down" } }, { "retry-after": "1000" }))
       assert.isTrue(error._tag === "TransportError" && error.reason === "RateLimited", error.message)
       if (error._tag === "TransportError") assert.deepStrictEqual(error.retryAfter, Duration.seconds(1000))
       assert.include(error.message, "try again in 16m 40s")

@@ -81,37 +81,29 @@ describe("SSE decoding is linear and bounded", () => {
     assert.deepStrictEqual(out, [{ event: "message", data: payload }])
   })
 
-  it.effect("idle: measured between events, not bytes (a comment a minute keeps no stream alive)", () =>
-    Effect.gen(function*() {
-      const ping = encoder.encode(": ping\n")
-      const bytes = Stream.repeatEffect(Effect.as(Effect.sleep("1 minute"), ping))
-      const fiber = yield* Effect.fork(Effect.either(Stream.runDrain(
-        SubscriptionLLM.decodeEvents(bytes, { idleTimeout: Duration.minutes(5), streamTimeout: Duration.minutes(30) })
-      )))
-      for (let i = 0; i < 6; i++) yield* TestClock.adjust("1 minute")
-      const exit = yield* Fiber.join(fiber)
-      assert.isTrue(Either.isLeft(exit))
-      if (Either.isLeft(exit)) {
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assert.include(exit.left.message, "no event for 5m")
-      }
-    }))
-
-  it.effect("total: an event a minute cannot keep a stream open past the stream timeout", () =>
-    Effect.gen(function*() {
-      const event = encoder.encode("data: {\"type\":\"response.in_progress\"}\n\n")
-      const bytes = Stream.repeatEffect(Effect.as(Effect.sleep("1 minute"), event))
-      const fiber = yield* Effect.fork(Effect.either(Stream.runCollect(
-        SubscriptionLLM.decodeEvents(bytes, { idleTimeout: Duration.minutes(5), streamTimeout: Duration.minutes(30) })
-      )))
-      for (let i = 0; i < 31; i++) yield* TestClock.adjust("1 minute")
-      const exit = yield* Fiber.join(fiber)
-      assert.isTrue(Either.isLeft(exit))
-      if (Either.isLeft(exit)) {
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assert.include(exit.left.message, "longer than 30m in all")
-      }
-    }))
+  for (
+    const [name, chunk, minutes, expected] of [
+      ["idle: measured between events, not bytes (a comment a minute keeps no stream alive)", ": ping\n", 6, "no event for 5m"],
+      [
+        "total: an event a minute cannot keep a stream open past the stream timeout",
+        "data: {\"type\":\"response.in_progress\"}\n\n",
+        31,
+        "longer than 30m in all"
+      ]
+    ] as const
+  ) {
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const bytes = Stream.repeatEffect(Effect.as(Effect.sleep("1 minute"), encoder.encode(chunk)))
+        const fiber = yield* Effect.fork(Effect.either(Stream.runDrain(
+          SubscriptionLLM.decodeEvents(bytes, { idleTimeout: Duration.minutes(5), streamTimeout: Duration.minutes(30) })
+        )))
+        for (let i = 0; i < minutes; i++) yield* TestClock.adjust("1 minute")
+        const exit = yield* Fiber.join(fiber)
+        assert.isTrue(Either.isLeft(exit) && exit.left._tag === "TransportError")
+        if (Either.isLeft(exit)) assert.include(exit.left.message, expected)
+      }))
+  }
 
   it.effect("events within both limits are decoded as before", () =>
     Effect.gen(function*() {

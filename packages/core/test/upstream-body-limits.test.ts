@@ -11,24 +11,13 @@ import * as IdTokenVerifier from "../src/IdTokenVerifier.js"
 import * as Limits from "../src/Limits.js"
 import * as SubscriptionLLM from "../src/SubscriptionLLM.js"
 import * as TokenManager from "../src/TokenManager.js"
-import * as TokenSet from "../src/TokenSet.js"
-import * as TokenStore from "../src/TokenStore.js"
 import { backendHarness, backendRequests } from "./subscription-support.js"
-import { harness, refreshRequests, signIn } from "./support.js"
+import { harness, onRefresh, refreshFailingWith, refreshRequests, signIn, signInDue } from "./support.js"
 
 const MiB = 1024 * 1024
 const quiet = Logger.minimumLogLevel(LogLevel.None)
 
 const fast = harness({ manager: { retry: { baseDelay: "2 millis" } } }).pipe(Layer.provideMerge(quiet))
-
-const signInDue = Effect.gen(function*() {
-  const server = yield* FakeOAuthServer.FakeOAuthServer
-  const issued = yield* server.issueTokens()
-  yield* (yield* TokenStore.TokenStore).set("default", new TokenSet.TokenSet({ ...issued, expiresAt: issued.obtainedAt }))
-})
-
-const onToken = (fault: FakeHttp.Fault, calls?: ReadonlyArray<number>) =>
-  Effect.flatMap(FakeOAuthServer.FakeOAuthServer, (server) => server.inject({ endpoint: "token", fault, ...(calls ? { calls } : {}) }))
 
 describe("upstream bodies are read through a limit", () => {
   it("the limits", () => {
@@ -39,9 +28,7 @@ describe("upstream bodies are read through a limit", () => {
 
   it.live("a token answer (200) larger than 1 MiB: TokenEndpointError(InvalidResponse) saying so, not retried", () =>
     Effect.gen(function*() {
-      yield* signInDue
-      yield* onToken(FakeHttp.largeBody(64 * MiB, { prefix: "{\"access_token\":\"", fill: "A" }))
-      const error = yield* Effect.flip(TokenManager.get)
+      const error = yield* refreshFailingWith(FakeHttp.largeBody(64 * MiB, { prefix: "{\"access_token\":\"", fill: "A" }))
       assert.strictEqual(error._tag, "TokenEndpointError")
       if (error._tag !== "TokenEndpointError") return
       assert.strictEqual(error.reason, "InvalidResponse")
@@ -52,10 +39,8 @@ describe("upstream bodies are read through a limit", () => {
 
   it.live("a declared content-length over the limit is not read at all", () =>
     Effect.gen(function*() {
-      yield* signInDue
       const size = 1024 * MiB
-      yield* onToken(FakeHttp.largeBody(size, { headers: { "content-type": "application/json", "content-length": String(size) } }))
-      const error = yield* Effect.flip(TokenManager.get)
+      const error = yield* refreshFailingWith(FakeHttp.largeBody(size, { headers: { "content-type": "application/json", "content-length": String(size) } }))
       assert.isTrue(error._tag === "TokenEndpointError" && error.reason === "InvalidResponse", error.message)
       assert.include(error.message, "larger than 1 MiB")
     }).pipe(Effect.provide(fast)))
@@ -63,12 +48,12 @@ describe("upstream bodies are read through a limit", () => {
   it.live("an error answer (500) larger than 1 MiB: classified by its status, the body not read", () =>
     Effect.gen(function*() {
       yield* signInDue
-      yield* onToken(FakeHttp.largeBody(64 * MiB, { status: 500 }), [1])
+      yield* onRefresh(FakeHttp.largeBody(64 * MiB, { status: 500 }), [1])
       // Retried like any 500; the next answer is the issuer's own.
       const tokens = yield* TokenManager.get
       assert.isTrue(Option.isSome(tokens.refreshToken))
       assert.lengthOf(yield* refreshRequests, 2)
-      yield* onToken(FakeHttp.largeBody(64 * MiB, { status: 401 }), [1])
+      yield* onRefresh(FakeHttp.largeBody(64 * MiB, { status: 401 }), [1])
       const error = yield* Effect.flip(Effect.flatMap(TokenManager.TokenManager, (manager) => manager.recover(tokens.accessToken)))
       assert.isTrue(error._tag === "ReauthRequired" && error.reason === "RefreshRejected", error.message)
       if (error._tag === "ReauthRequired") assert.include(error.description ?? "", "larger than 1 MiB, was not read")

@@ -6,11 +6,11 @@
  * `Sec-Fetch-Site`, a browser's user agent, another `Host`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BrowserLogin, LoginUI } from "@subauth/core"
+import { BrowserLogin, type Login } from "@subauth/core"
 import { Effect, Fiber, Option } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import { loginWith, makeHarness, realPause } from "./login-support.js"
+import { authorizeUrlShown, loginWith, makeHarness, realPause } from "./login-support.js"
 
 const flow = BrowserLogin.layer({ ports: [0] })
 
@@ -41,28 +41,36 @@ const codexCancel = (port: number) =>
     })
   )
 
-/** Starts a login and waits for its authorize URL: the callback's port, and the redirect the issuer makes. */
-const started = (ui: { readonly events: Effect.Effect<ReadonlyArray<LoginUI.LoginEvent>> }) =>
+/**
+ * Runs `test` during a login in progress: the login's fiber, its callback
+ * server's port, and the callback the issuer redirects to.
+ */
+const duringLogin = <A, E>(
+  test: (started: {
+    readonly login: Fiber.RuntimeFiber<Login.LoginResult, Login.Error>
+    readonly port: number
+    readonly path: string
+  }) => Effect.Effect<A, E>
+) =>
   Effect.gen(function*() {
-    let url: string | undefined
-    while (url === undefined) {
-      yield* realPause(5)
-      const shown = (yield* ui.events).find((e) => e._tag === "AuthorizeUrl")
-      if (shown?._tag === "AuthorizeUrl") url = shown.url
-    }
-    const port = Number(new URL(new URL(url).searchParams.get("redirect_uri")!).port)
-    const authorize = yield* Effect.promise(() => fetch(url!, { redirect: "manual" }))
-    const callback = new URL(authorize.headers.get("location")!)
-    return { port, path: `${callback.pathname}${callback.search}` }
+    const { layer, ui } = yield* makeHarness()
+    return yield* Effect.gen(function*() {
+      const login = yield* Effect.fork(loginWith(flow))
+      const { port, url } = yield* authorizeUrlShown(ui)
+      const authorize = yield* Effect.promise(() => fetch(url, { redirect: "manual" }))
+      const callback = new URL(authorize.headers.get("location")!)
+      return yield* test({ login, port, path: `${callback.pathname}${callback.search}` })
+    }).pipe(Effect.provide(layer))
   })
+
+/** The login's end after a cancel: `Cancelled`. */
+const cancelled = <A, E extends { readonly _tag: string; readonly reason?: string }>(login: Fiber.Fiber<A, E>) =>
+  Effect.map(Effect.flip(Fiber.join(login)), (error) => error._tag === "LoginError" && error.reason === "Cancelled")
 
 describe("the callback server", () => {
   it.effect("only GET completes a login: DELETE, POST and PUT with the right code and state get 405", () =>
-    Effect.gen(function*() {
-      const { layer, ui } = yield* makeHarness()
-      yield* Effect.gen(function*() {
-        const login = yield* Effect.fork(loginWith(flow))
-        const { port, path } = yield* started(ui)
+    duringLogin(({ login, path, port }) =>
+      Effect.gen(function*() {
         for (const method of ["DELETE", "POST", "PUT", "PATCH"]) {
           assert.deepStrictEqual(yield* send(port, method, path), { status: 405, body: "Method Not Allowed" }, method)
         }
@@ -73,15 +81,12 @@ describe("the callback server", () => {
         assert.include(page.body, "You are signed in")
         const result = yield* Fiber.join(login)
         assert.isTrue(result.tokens.claimsVerified)
-      }).pipe(Effect.provide(layer))
-    }))
+      })
+    ))
 
   it.effect("a web page cannot cancel a login; the Codex CLI's request to a stale server still does", () =>
-    Effect.gen(function*() {
-      const { layer, ui } = yield* makeHarness()
-      yield* Effect.gen(function*() {
-        const login = yield* Effect.fork(loginWith(flow))
-        const { port } = yield* started(ui)
+    duringLogin(({ login, port }) =>
+      Effect.gen(function*() {
         const self = `127.0.0.1:${port}`
         const browserAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
         for (
@@ -104,25 +109,20 @@ describe("the callback server", () => {
         const answer = yield* codexCancel(port)
         assert.match(answer, /^HTTP\/1\.1 200 /)
         assert.include(answer, "Login cancelled")
-        const error = yield* Effect.flip(Fiber.join(login))
-        assert.isTrue(error._tag === "LoginError" && error.reason === "Cancelled")
-      }).pipe(Effect.provide(layer))
-    }))
+        assert.isTrue(yield* cancelled(login))
+      })
+    ))
 
   it.effect("the person typing the address in their own browser (Sec-Fetch-Site: none) may cancel", () =>
-    Effect.gen(function*() {
-      const { layer, ui } = yield* makeHarness()
-      yield* Effect.gen(function*() {
-        const login = yield* Effect.fork(loginWith(flow))
-        const { port } = yield* started(ui)
+    duringLogin(({ login, port }) =>
+      Effect.gen(function*() {
         const typed = yield* send(port, "GET", "/cancel", {
           "sec-fetch-site": "none",
           "sec-fetch-mode": "navigate",
           "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"
         })
         assert.strictEqual(typed.status, 200)
-        const error = yield* Effect.flip(Fiber.join(login))
-        assert.isTrue(error._tag === "LoginError" && error.reason === "Cancelled")
-      }).pipe(Effect.provide(layer))
-    }))
+        assert.isTrue(yield* cancelled(login))
+      })
+    ))
 })

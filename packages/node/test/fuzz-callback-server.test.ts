@@ -9,7 +9,7 @@ import { BrowserLogin } from "@subauth/core"
 import { Effect, Fiber, Option } from "effect"
 import * as fc from "fast-check"
 import { connect } from "node:net"
-import { loginWith, makeHarness, realPause } from "./login-support.js"
+import { authorizeUrlShown, loginWith, makeHarness } from "./login-support.js"
 
 /** Sends raw bytes; the status line of the answer, if one came before the server closed or 1 s passed. */
 const raw = (port: number, bytes: Uint8Array) =>
@@ -54,13 +54,7 @@ describe("fuzz: the callback server", () => {
       const { layer, ui } = yield* makeHarness()
       yield* Effect.gen(function*() {
         const login = yield* Effect.fork(loginWith(BrowserLogin.layer({ ports: [0] })))
-        let url: string | undefined
-        while (url === undefined) {
-          yield* realPause(5)
-          const shown = (yield* ui.events).find((e) => e._tag === "AuthorizeUrl")
-          if (shown?._tag === "AuthorizeUrl") url = shown.url
-        }
-        const port = Number(new URL(new URL(url).searchParams.get("redirect_uri")!).port)
+        const { port, url } = yield* authorizeUrlShown(ui)
         const statuses = new Set<string>()
         yield* Effect.promise(() =>
           fc.assert(
@@ -76,7 +70,7 @@ describe("fuzz: the callback server", () => {
         )
         // The fuzz had no state: nothing it sent could complete the login; the garbage it sent did not cancel it either.
         assert.isTrue(Option.isNone(yield* Fiber.poll(login)), [...statuses].join(","))
-        const authorize = yield* Effect.promise(() => fetch(url!, { redirect: "manual" }))
+        const authorize = yield* Effect.promise(() => fetch(url, { redirect: "manual" }))
         const page = yield* Effect.promise(() => fetch(authorize.headers.get("location")!).then((r) => r.text()))
         assert.include(page, "You are signed in")
         const result = yield* Fiber.join(login)
