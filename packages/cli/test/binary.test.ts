@@ -4,7 +4,7 @@
  * `npm test` builds first (`pretest`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
+import { FakeCodexBackend, FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
@@ -107,6 +107,21 @@ describe("the subauth binary", () => {
         assert.strictEqual(run.code, 1)
         assert.strictEqual(run.stderr, "Run subauth login to sign in.\n")
       }
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("escape sequences from the backend reach neither the terminal nor the log lines (SUBAUTH_LOG=debug)", () =>
+    Effect.gen(function*() {
+      const { backend, env, subauth } = yield* setup
+      assert.strictEqual((yield* subauth("login", "--device", "--accept-terms")).code, 0)
+      yield* backend.inject({
+        endpoint: "responses",
+        fault: FakeHttp.status(400, { error: { message: "bad \x1b]0;pwned\x07\x1b[2J request", code: "x\x1b[31m" } })
+      })
+      const ask = yield* spawn(process.execPath, [bin, "ask", "hi"], { ...env, SUBAUTH_LOG: "debug" })
+      assert.strictEqual(ask.code, 1)
+      assert.include(ask.stderr, "bad ]0;pwned[2J request")
+      // eslint-disable-next-line no-control-regex
+      assert.notMatch(ask.stdout + ask.stderr, /[\x07\x1b]/)
     }).pipe(Effect.scoped), 60_000)
 
   it.live("a new build's code cache replaces the earlier builds' (the directory gained a file per build)", () =>
