@@ -65,7 +65,7 @@ const codeOf = (cause: unknown): string | undefined => {
  * failure to connect says it did not. A failure while reading the answer
  * (`ResponseError`) comes after the server answered.
  */
-export const maySendHaveArrived = (error: HttpClientError.HttpClientError): boolean => {
+export const requestMayHaveArrived = (error: HttpClientError.HttpClientError): boolean => {
   if (error._tag === "ResponseError") return true
   if (error.reason !== "Transport") return false
   const code = codeOf(error.cause)
@@ -74,7 +74,7 @@ export const maySendHaveArrived = (error: HttpClientError.HttpClientError): bool
 
 const connectionFailed = (endpoint: string, secrets: ReadonlyArray<string>) => (error: HttpClientError.HttpClientError) =>
   new TransportError({
-    reason: maySendHaveArrived(error) ? "AnswerLost" : "ConnectionFailed",
+    reason: requestMayHaveArrived(error) ? "AnswerLost" : "ConnectionFailed",
     endpoint,
     description: describeTransport(error, secrets)
   })
