@@ -519,7 +519,11 @@ export interface Options {
   readonly clientVersion?: string
   /** Default: a random UUID per service. */
   readonly sessionId?: string
-  /** Until the answer's status and headers (not retried when it passes). Default {@link DEFAULT_TIMEOUT}. */
+  /**
+   * Until the answer's status and headers. A request that gets none in time
+   * is repeated at most once, and only if that starts within the retry budget
+   * (with the defaults, never). Default {@link DEFAULT_TIMEOUT}.
+   */
   readonly timeout?: Duration.DurationInput
   /**
    * Longest silence between two events of a stream (bytes that make no event
