@@ -39,7 +39,8 @@ const reauthReasons: ReadonlySet<string> = new Set([
   "RefreshTokenExpired",
   "RefreshTokenInvalidated",
   "RefreshRejected",
-  "NoRefreshToken"
+  "NoRefreshToken",
+  "RefreshAnswerLost"
 ])
 
 // What the broker's answers mean to a program that wanted a token.

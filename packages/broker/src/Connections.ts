@@ -242,7 +242,8 @@ const reauthText: Record<string, string> = {
   RefreshTokenExpired: "the sign-in expired",
   RefreshTokenInvalidated: "the sign-in was revoked (signed out elsewhere, or its password changed)",
   RefreshRejected: "the issuer refused the sign-in",
-  NoRefreshToken: "the sign-in has no refresh token"
+  NoRefreshToken: "the sign-in has no refresh token",
+  RefreshAnswerLost: "the issuer renewed the sign-in but its answer was lost on the way"
 }
 
 const reauthRequired = (userId: string, reason: string) =>

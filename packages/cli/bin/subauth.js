@@ -3,7 +3,7 @@
 // ~/.cache/subauth, so a start does not pay to compile 1.7 MB of JavaScript again; without the bundle
 // (a development build), it runs the compiled modules directly.
 import { createHash } from "node:crypto"
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { homedir } from "node:os"
 import { dirname, join } from "node:path"
@@ -45,6 +45,16 @@ if (info === undefined) {
         const temporary = `${cacheFile}.${process.pid}`
         writeFileSync(temporary, script.createCachedData(), { mode: 0o600 })
         renameSync(temporary, cacheFile)
+        // One cache is of use: the one for this build. Those of earlier builds (and temporaries a crash left) go.
+        for (const name of readdirSync(cacheDir)) {
+          if (/^subauth-[\w-]+\.v8cache(\.\d+)?$/.test(name) && name !== `subauth-${key}.v8cache`) {
+            try {
+              unlinkSync(join(cacheDir, name))
+            } catch {
+              // Gone already, or another process's: it is tried again next time.
+            }
+          }
+        }
       } catch {
         // A read-only home only costs speed.
       }

@@ -159,13 +159,17 @@ const serve = Command.make(
     store: Shared.store,
     apiKey: Options.redacted("api-key").pipe(
       Options.withDescription(
-        "The key clients must send (Authorization: Bearer …). Env: SUBAUTH_SERVE_KEY. Default: generated on first start, kept in $SUBAUTH_HOME/serve-key."
+        "The key clients must send (Authorization: Bearer …). Avoid it: every user of this machine can read a command " +
+          "line (ps); use SUBAUTH_SERVE_KEY or --api-key-file. Default: generated on first start, kept in $SUBAUTH_HOME/serve-key."
       ),
-      Options.withFallbackConfig(Config.redacted("SUBAUTH_SERVE_KEY")),
+      Options.optional
+    ),
+    apiKeyFile: Options.text("api-key-file").pipe(
+      Options.withDescription("Read the key clients must send from this file (only you may read it: chmod 600)."),
       Options.optional
     ),
     allowRemote: Options.boolean("allow-remote").pipe(
-      Options.withDescription("Allow a non-loopback --host (needs an --api-key of at least 32 characters).")
+      Options.withDescription("Allow a non-loopback --host (needs a key of your own of at least 32 characters).")
     ),
     cors: Options.text("cors").pipe(
       Options.withDescription("Allow browser pages from this origin (repeatable). Default: no CORS."),
@@ -173,11 +177,19 @@ const serve = Command.make(
       Options.withDefault<ReadonlyArray<string>>([])
     )
   },
-  (args) => lazy(() => import("./commands/serve.js"), (m) => m.run(args))
+  (args) =>
+    // The key from the environment, read here (through Config) and kept apart from --api-key, which warns.
+    Effect.flatMap(Config.option(Config.redacted("SUBAUTH_SERVE_KEY")), (envApiKey) =>
+      lazy(() => import("./commands/serve.js"), (m) => m.run({ ...args, envApiKey })))
 ).pipe(Command.withDescription(describe(
   "Serve an OpenAI-compatible endpoint (chat completions, responses, models) on this machine, backed by your subscription. " +
     "Parameters the backend rejects (temperature, max_tokens, …) are accepted and dropped.",
-  ["subauth serve", "subauth serve --port 9000 --profile work", "OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=… your-tool"]
+  [
+    "subauth serve",
+    "subauth serve --port 9000 --profile work",
+    "SUBAUTH_SERVE_KEY=\"$(cat ~/.my-key)\" subauth serve --host 0.0.0.0 --allow-remote",
+    "OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=… your-tool"
+  ]
 )))
 
 // --- subauth broker -----------------------------------------------------------------------------

@@ -59,8 +59,29 @@ export const styleOf = (color: boolean): Style =>
     ? { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) }
     : { bold: (s) => s, dim: (s) => s, red: (s) => s, green: (s) => s, yellow: (s) => s, cyan: (s) => s }
 
+// What may reach a terminal: text, newlines, tabs, and SGR sequences (the styles above). Everything else a
+// server could have slipped into a string (ESC sequences that retitle a window or clear the screen, BEL,
+// carriage returns, C1 controls, bidi overrides) is removed here, whatever the command forgot.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /\x1b(?!\[[0-9;]{0,16}m)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * `text` with nothing but text, newlines, tabs and SGR styles.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const terminalSafe = (text: string): string => text.replace(UNSAFE, "")
+
+// JSON.stringify escapes C0 controls but leaves DEL, C1 and bidi controls raw.
+// eslint-disable-next-line no-control-regex
+const JSON_UNSAFE = /[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const jsonText = (value: unknown) =>
+  JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 /**
  * Writes to two sinks (the process's stdout and stderr, or a test's buffers).
+ * Text is made {@link terminalSafe}; JSON has every string whole, escaped.
  *
  * @since 0.1.0
  * @category constructors
@@ -77,15 +98,15 @@ export const make = (
     }
   }
   return {
-    out: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(`${text}\n`))),
-    write: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(text))),
-    json: (value) => Effect.sync(() => (clearStatus(), sinks.stdout(`${JSON.stringify(value, null, 2)}\n`))),
-    info: (text) => Effect.sync(() => (clearStatus(), sinks.stderr(`${text}\n`))),
+    out: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(`${terminalSafe(text)}\n`))),
+    write: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(terminalSafe(text)))),
+    json: (value) => Effect.sync(() => (clearStatus(), sinks.stdout(`${jsonText(value)}\n`))),
+    info: (text) => Effect.sync(() => (clearStatus(), sinks.stderr(`${terminalSafe(text)}\n`))),
     status: (text) =>
       options.stderrIsTTY
         ? Effect.sync(() => {
           if (text === "") return clearStatus()
-          sinks.stderr(`\r\x1b[2K${text}`)
+          sinks.stderr(`\r\x1b[2K${terminalSafe(text)}`)
           statusShown = true
         })
         : Effect.void,

@@ -6,6 +6,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as Printable from "@subauth/core/Printable"
 import { Config, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import { createInterface } from "node:readline"
 import { main } from "./Cli.js"
@@ -45,9 +46,13 @@ const readAll = Effect.async<Option.Option<string>>((resume) => {
   process.stdin.once("error", () => resume(Effect.succeed(Option.none())))
 })
 
-// Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning, …) asks for more.
+// Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning, …) asks for more. logfmt
+// escapes a message's control characters but not an annotation's: the whole line is made one printable line.
 const logging = Layer.merge(
-  Logger.replace(Logger.defaultLogger, Logger.make((options) => void process.stderr.write(`${Logger.logfmtLogger.log(options)}\n`))),
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make((options) => void process.stderr.write(`${Printable.line(Logger.logfmtLogger.log(options))}\n`))
+  ),
   Layer.unwrapEffect(
     Settings.logLevel.pipe(
       Config.withDefault(LogLevel.Error),

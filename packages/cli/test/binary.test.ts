@@ -4,10 +4,10 @@
  * `npm test` builds first (`pretest`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
+import { FakeCodexBackend, FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { tempHome } from "./support.js"
 
@@ -107,6 +107,40 @@ describe("the subauth binary", () => {
         assert.strictEqual(run.code, 1)
         assert.strictEqual(run.stderr, "Run subauth login to sign in.\n")
       }
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("escape sequences from the backend reach neither the terminal nor the log lines (SUBAUTH_LOG=debug)", () =>
+    Effect.gen(function*() {
+      const { backend, env, subauth } = yield* setup
+      assert.strictEqual((yield* subauth("login", "--device", "--accept-terms")).code, 0)
+      yield* backend.inject({
+        endpoint: "responses",
+        fault: FakeHttp.status(400, { error: { message: "bad \x1b]0;pwned\x07\x1b[2J request", code: "x\x1b[31m" } })
+      })
+      const ask = yield* spawn(process.execPath, [bin, "ask", "hi"], { ...env, SUBAUTH_LOG: "debug" })
+      assert.strictEqual(ask.code, 1)
+      assert.include(ask.stderr, "bad ]0;pwned[2J request")
+      // eslint-disable-next-line no-control-regex
+      assert.notMatch(ask.stdout + ask.stderr, /[\x07\x1b]/)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a new build's code cache replaces the earlier builds' (the directory gained a file per build)", () =>
+    Effect.gen(function*() {
+      const home = yield* tempHome
+      const env = { HOME: home, XDG_CACHE_HOME: `${home}/cache`, SUBAUTH_HOME: `${home}/subauth` }
+      const cache = `${home}/cache/subauth`
+      mkdirSync(cache, { recursive: true, mode: 0o700 })
+      // What earlier builds left: their caches, and a temporary of a process that crashed while writing one.
+      for (const name of ["subauth-AAAAAAAAAAAAAAAA.v8cache", "subauth-BBBBBBBBBBBBBBBB.v8cache", "subauth-CCCCCCCCCCCCCCCC.v8cache.4242"]) {
+        writeFileSync(`${cache}/${name}`, "old", { mode: 0o600 })
+      }
+      writeFileSync(`${cache}/unrelated-file`, "keep")
+      assert.strictEqual((yield* spawn(process.execPath, [bin, "status"], env)).code, 1)
+      const left = readdirSync(cache).sort()
+      assert.lengthOf(left.filter((name) => name.endsWith(".v8cache")), 1, left.join(", "))
+      assert.notInclude(left, "subauth-AAAAAAAAAAAAAAAA.v8cache")
+      assert.notInclude(left, "subauth-CCCCCCCCCCCCCCCC.v8cache.4242")
+      assert.include(left, "unrelated-file")
     }).pipe(Effect.scoped), 60_000)
 
   it.live("the bundle loads the keychain's native package from node_modules (through the launcher's import)", () =>

@@ -5,70 +5,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
-import { Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schedule } from "effect"
+import { Effect, Fiber, Option, Redacted } from "effect"
 import { readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import OpenAI from "openai"
-import * as Serve from "../src/commands/serve.js"
-import * as Output from "../src/Output.js"
-import * as Settings from "../src/Settings.js"
-import { makeRunner, tempHome } from "./support.js"
-
-const signedIn = Effect.gen(function*() {
-  const oauth = yield* FakeOAuthServer.make({ devicePendingPolls: 0 })
-  const backend = yield* FakeCodexBackend.make().pipe(Effect.provideService(FakeOAuthServer.FakeOAuthServer, oauth))
-  const home = yield* tempHome
-  const login = yield* makeRunner({ home, issuer: oauth.url, codexUrl: backend.baseUrl })("login", "--device", "--accept-terms", "--store", "file")
-  assert.strictEqual(login.code, 0, login.stderr)
-  return { oauth, backend, home }
-})
-
-const args = (overrides: Partial<Serve.Args> = {}): Serve.Args => ({
-  port: 0,
-  host: "127.0.0.1",
-  profile: "default",
-  store: "file",
-  apiKey: Option.none(),
-  allowRemote: false,
-  cors: [],
-  ...overrides
-})
-
-/** Runs `serve` in a fiber with captured output, for settings pointing at the fakes. */
-const serve = (home: string, urls: { readonly issuer: string; readonly codexUrl: string }, a: Serve.Args) =>
-  Effect.gen(function*() {
-    const captured = { stdout: "", stderr: "" }
-    const settings: Settings.Service = {
-      home,
-      codexHome: join(home, "codex"),
-      issuer: Option.some(urls.issuer),
-      codexUrl: Option.some(urls.codexUrl),
-      allowInsecureHttp: true,
-      interactive: false,
-      color: false,
-      stderrIsTTY: false,
-      stdoutIsTTY: false,
-      displayLikely: false
-    }
-    const output = Output.make(
-      { stdout: (t) => void (captured.stdout += t), stderr: (t) => void (captured.stderr += t) },
-      { color: false, stderrIsTTY: false }
-    )
-    const fiber = yield* Effect.fork(
-      Serve.run(a).pipe(
-        Effect.provide(Layer.merge(Layer.succeed(Settings.Settings, settings), Layer.succeed(Output.Output, output))),
-        Logger.withMinimumLogLevel(LogLevel.Error)
-      )
-    )
-    return { fiber, captured }
-  })
-
-/** The base URL, once `serve` has printed everything it prints at start. */
-const listening = (captured: { readonly stdout: string; readonly stderr: string }) =>
-  Effect.suspend(() => {
-    const m = /Listening on (http:\/\/127\.0\.0\.1:\d+\/v1) /.exec(captured.stdout)
-    return m !== null && captured.stderr.includes("Press Ctrl-C") ? Effect.succeed(m[1]!) : Effect.fail("not yet")
-  }).pipe(Effect.retry(Schedule.spaced("10 millis")))
+import type * as Serve from "../src/commands/serve.js"
+import { args, listening, serve, signedIn } from "./serve-support.js"
+import { tempHome } from "./support.js"
 
 describe("subauth serve", () => {
   it.live("prints where it listens, the generated key once and an example; serves OpenAI clients; stops on interruption", () =>
@@ -131,7 +74,7 @@ describe("subauth serve", () => {
       assert.include(noFlag.message, "--allow-remote")
       const noKey = yield* failure(args({ host: "0.0.0.0", allowRemote: true }))
       assert.strictEqual(noKey._tag, "UsageError")
-      assert.include(noKey.message, "--api-key KEY or SUBAUTH_SERVE_KEY")
+      assert.include(noKey.message, "SUBAUTH_SERVE_KEY or --api-key-file FILE")
       const weak = yield* failure(args({ host: "0.0.0.0", allowRemote: true, apiKey: Option.some(Redacted.make("short")) }))
       assert.strictEqual(weak._tag, "UsageError")
       assert.include(weak.message, "too short")

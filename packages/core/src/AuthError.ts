@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Duration, Schema } from "effect"
 
 /**
  * The stored login can no longer be used and the user must sign in again.
@@ -19,6 +19,10 @@ import { Schema } from "effect"
  * - `RefreshRejected`: any other 401 from the token endpoint.
  * - `NoRefreshToken`: the access token expired and there is no refresh token
  *   (tokens injected without one).
+ * - `RefreshAnswerLost`: the issuer answered `refresh_token_reused` to a
+ *   retry whose first attempt got no answer (the connection was lost after
+ *   the request was sent): the issuer had rotated the token, and the new one
+ *   was lost with its answer.
  *
  * @since 0.1.0
  * @category errors
@@ -32,7 +36,8 @@ export class ReauthRequired extends Schema.TaggedError<ReauthRequired>("@subauth
       "RefreshTokenExpired",
       "RefreshTokenInvalidated",
       "RefreshRejected",
-      "NoRefreshToken"
+      "NoRefreshToken",
+      "RefreshAnswerLost"
     ),
     profile: Schema.String,
     status: Schema.optional(Schema.Number),
@@ -53,7 +58,9 @@ const reauthText: Record<ReauthRequired["reason"], string> = {
   RefreshTokenExpired: "the refresh token has expired",
   RefreshTokenInvalidated: "the refresh token was revoked",
   RefreshRejected: "the sign-in was rejected when refreshing the access token",
-  NoRefreshToken: "the access token has expired and there is no refresh token to renew it"
+  NoRefreshToken: "the access token has expired and there is no refresh token to renew it",
+  RefreshAnswerLost: "the issuer renewed the sign-in, but its answer was lost on the way, and the refresh token it " +
+    "replaced cannot be used again"
 }
 
 /**
@@ -86,9 +93,17 @@ export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("
 }
 
 /**
- * A failure that may pass: timeouts, refused or reset connections, 5xx, 429.
- * Retried with backoff where it is safe; this error is what remains after the
- * last attempt.
+ * A failure that may pass: timeouts, refused or lost connections, 5xx, 429.
+ * Retried with backoff where it is safe (see `TokenEndpoint.retryTransient`);
+ * this error is what remains after the last attempt.
+ *
+ * - `ConnectionFailed`: the server could not be reached; nothing was sent.
+ * - `AnswerLost`: the connection was lost after the request was sent, before
+ *   the whole answer came: the server may have acted on it.
+ * - `Timeout`: no answer in time (`status` 408: the server said so); without
+ *   a status, the server may have acted on the request too.
+ * - `ServerError` (5xx), `RateLimited` (429; `retryAfter` when the server
+ *   said how long to wait).
  *
  * @since 0.1.0
  * @category errors
@@ -96,20 +111,23 @@ export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("
 export class TransportError extends Schema.TaggedError<TransportError>("@subauth/core/TransportError")(
   "TransportError",
   {
-    reason: Schema.Literal("Timeout", "ConnectionFailed", "ServerError", "RateLimited"),
+    reason: Schema.Literal("Timeout", "ConnectionFailed", "AnswerLost", "ServerError", "RateLimited"),
     endpoint: Schema.String,
     status: Schema.optional(Schema.Number),
-    description: Schema.optional(Schema.String)
+    description: Schema.optional(Schema.String),
+    retryAfter: Schema.optional(Schema.DurationFromSelf)
   }
 ) {
   override get message(): string {
     const head = {
       Timeout: `the ${this.endpoint} endpoint did not answer in time`,
       ConnectionFailed: `could not reach the ${this.endpoint} endpoint`,
+      AnswerLost: `the connection to the ${this.endpoint} endpoint was lost after the request was sent`,
       ServerError: `the ${this.endpoint} endpoint failed with status ${this.status ?? "5xx"}`,
       RateLimited: `the ${this.endpoint} endpoint is rate limiting requests (status ${this.status ?? 429})`
     }[this.reason]
-    return `${head}${this.description ? ` (${this.description})` : ""}; try again later`
+    const when = this.retryAfter !== undefined ? `try again in ${Duration.format(this.retryAfter)}` : "try again later"
+    return `${head}${this.description ? ` (${this.description})` : ""}; ${when}`
   }
 }
 

@@ -6,7 +6,8 @@
  * state is checked first (a mismatch answers `400 State mismatch` and keeps
  * waiting, so a stray request cannot end the login); `error=` ends it with an
  * escaped error page; the code is exchanged exactly as the Codex CLI does;
- * `/cancel` ends it; other paths get 404. The server closes when the login ends,
+ * only a `GET` completes it (405 otherwise); `/cancel` ends it when a program
+ * asks (see {@link isCancelFromAProgram}), not a web page; other paths get 404. The server closes when the login ends,
  * whatever the outcome, and the whole wait is bounded (10 minutes by default).
  * Unlike codex-rs, no token is ever put in a browser URL.
  *
@@ -71,6 +72,30 @@ const text = (status: number, body: string): CallbackResponse => ({ status, cont
 const html = (body: string): CallbackResponse => ({ status: 200, contentType: "text/html; charset=utf-8", body })
 
 /**
+ * Whether a `GET /cancel` comes from a program (the Codex CLI, or another
+ * subauth, asking a stale login server to exit: a bare request with `Host:
+ * 127.0.0.1:<port>`, protocol.md §1.2) and not from a web page, which must not
+ * be able to end a login in progress. Browsers say where a request comes
+ * from: `Sec-Fetch-Site` (`none` only when the person typed the address),
+ * else `Origin` or `Referer`, and a `Mozilla/…` user agent; a page that
+ * rebinds its own name to 127.0.0.1 is caught by `Host`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isCancelFromAProgram = (request: CallbackRequest, port: number): boolean => {
+  const headers = request.headers
+  // A platform that gives no headers cannot tell; the request is taken as it comes.
+  if (headers === undefined) return true
+  const host = headers["host"]?.toLowerCase()
+  if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}` && host !== `[::1]:${port}`) return false
+  const site = headers["sec-fetch-site"]
+  if (site !== undefined) return site === "none"
+  if (headers["origin"] !== undefined || headers["referer"] !== undefined) return false
+  return !/mozilla\//i.test(headers["user-agent"] ?? "")
+}
+
+/**
  * The browser flow as an effect.
  *
  * @since 0.1.0
@@ -85,6 +110,7 @@ export const obtain = Effect.fn("BrowserLogin.obtain")(
     const done = yield* Deferred.make<TokenResponse, FlowError>()
     const context = yield* Effect.context<Provider | HttpClient.HttpClient>()
     let redirectUri = ""
+    let port = 0
     let exchanging = false
     let wrongState = 0
 
@@ -94,13 +120,16 @@ export const obtain = Effect.fn("BrowserLogin.obtain")(
     const handler = (request: CallbackRequest): Effect.Effect<CallbackResponse> =>
       Effect.gen(function*() {
         if (request.targetLength > MAX_TARGET_LENGTH) return text(414, "Request-URI Too Long")
+        if (request.path !== "/cancel" && request.path !== "/auth/callback") return text(404, "Not Found")
+        // A browser's redirect is a GET; a DELETE or a POST to the callback completes nothing.
+        if (request.method !== "GET") return text(405, "Method Not Allowed")
         if (request.path === "/cancel") {
+          if (!isCancelFromAProgram(request, port)) return text(403, "Forbidden")
           return yield* finish(
             Exit.fail(new LoginError({ reason: "Cancelled", description: "the sign-in was cancelled" })),
             text(200, "Login cancelled")
           )
         }
-        if (request.path !== "/auth/callback") return text(404, "Not Found")
         const checked = validateCallback(request.query, state)
         if (Either.isLeft(checked) && isWrongState(checked.left)) {
           wrongState += 1
@@ -121,7 +150,8 @@ export const obtain = Effect.fn("BrowserLogin.obtain")(
         )
       })
 
-    const { port } = yield* (yield* CallbackServer).listen({ ports: options.ports ?? DEFAULT_PORTS, handler })
+    const listening = yield* (yield* CallbackServer).listen({ ports: options.ports ?? DEFAULT_PORTS, handler })
+    port = listening.port
     redirectUri = `http://127.0.0.1:${port}/auth/callback`
     const url = authorizeUrl(provider, { redirectUri, challenge: pkce.challenge, state })
     const opened = options.openBrowser === false ? false : yield* (yield* Browser).open(url)

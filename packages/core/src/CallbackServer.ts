@@ -18,6 +18,12 @@ export interface CallbackRequest {
   readonly query: URLSearchParams
   /** Length of the request target (path and query), to refuse oversized ones. */
   readonly targetLength: number
+  /**
+   * The request's headers, names lower-cased. A platform layer should pass
+   * them: without them, a `/cancel` from a web page cannot be told from one
+   * from a program.
+   */
+  readonly headers?: Readonly<Record<string, string | undefined>>
 }
 
 /**

@@ -185,6 +185,33 @@ export const ToolChoice = Schema.Union(
 )
 
 /**
+ * The longest conversation id (`prompt_cache_key`, `session-id`): Codex sends
+ * a UUID.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_SESSION_ID_LENGTH = 256
+
+/**
+ * A conversation id, sent as `prompt_cache_key` and as the `session-id`
+ * header: 1 to {@link MAX_SESSION_ID_LENGTH} visible ASCII characters (spaces
+ * inside), so that it can travel in a header as it is.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SessionId = Schema.String.pipe(
+  Schema.filter(
+    (s) => s.length <= MAX_SESSION_ID_LENGTH && /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(s),
+    {
+      message: () =>
+        `must be 1 to ${MAX_SESSION_ID_LENGTH} visible ASCII characters (it is sent as the "session-id" header)`
+    }
+  )
+)
+
+/**
  * The body of `POST {base}/responses`, keys in the order Codex CLI 0.169 sends
  * them (`instructions` and `service_tier` where codex-rs puts them when set).
  *
@@ -204,7 +231,7 @@ export const ResponsesRequest = Schema.Struct({
   store: Schema.Literal(false),
   include: Schema.Array(Schema.String),
   service_tier: Schema.optionalWith(Schema.Literal("priority", "flex"), { exact: true }),
-  prompt_cache_key: Schema.String,
+  prompt_cache_key: SessionId,
   text: Schema.optionalWith(TextOptions, { exact: true })
 })
 

@@ -20,8 +20,10 @@ import * as BrowserLogin from "./BrowserLogin.js"
 import { jsonPost, type RawResponse, send } from "./internal/http.js"
 import { TransportError } from "./AuthError.js"
 import { layerFlow, layerFlowObtained, type FlowError, type LoginFlow, type Obtained } from "./Login.js"
+import { MAX_ISSUER_RESPONSE_BYTES } from "./Limits.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
+import * as Printable from "./Printable.js"
 import { Provider } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import type { TokenResponse } from "./TokenSet.js"
@@ -112,7 +114,7 @@ export type PollResult =
   }
 
 const post = (endpoint: string, url: string, body: unknown, secrets: ReadonlyArray<string>) =>
-  send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets })
+  send(endpoint, jsonPost(url, body), { timeout: TokenEndpoint.DEFAULT_TIMEOUT, secrets, maxBytes: MAX_ISSUER_RESPONSE_BYTES })
 
 /**
  * Step 1: asks the issuer for a device code. A 404 is `DeviceLoginDisabled`.
@@ -144,6 +146,10 @@ export const requestCode: Effect.Effect<DeviceCode, FlowError, Provider | HttpCl
   const userCode = code.user_code ?? code.usercode
   if (userCode === undefined) {
     return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has no user code" })
+  }
+  // The code is shown on the terminal as it is, and sent back as it is: one that cannot be shown is refused.
+  if (userCode.length > 64 || !Printable.isLine(userCode)) {
+    return yield* new LoginError({ reason: "DeviceAuthFailed", description: "the device code answer has a user code that cannot be shown" })
   }
   return {
     deviceAuthId: Redacted.make(code.device_auth_id),

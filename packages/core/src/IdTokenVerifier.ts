@@ -16,6 +16,7 @@ import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import * as jose from "jose"
 import * as Claims from "./Claims.js"
 import { reveal } from "./internal/secret.js"
+import { MAX_ISSUER_RESPONSE_BYTES } from "./Limits.js"
 import { Provider } from "./Provider.js"
 import type { Secret } from "./TokenSet.js"
 
@@ -117,6 +118,41 @@ const classify = (error: unknown): ClaimsError => {
   return make("Malformed", "it could not be read")
 }
 
+/**
+ * `fetch` for the JWKS, reading no more than {@link MAX_ISSUER_RESPONSE_BYTES}
+ * of the body: a longer key set is refused (`JWKSInvalid`) and its connection
+ * let go, instead of being held in memory whole.
+ */
+const boundedFetch: jose.FetchImplementation = async (url, init) => {
+  const response = await fetch(url, init)
+  const tooLarge = () => new jose.errors.JWKSInvalid(`the key set is larger than ${MAX_ISSUER_RESPONSE_BYTES} bytes`)
+  if (Number(response.headers.get("content-length")) > MAX_ISSUER_RESPONSE_BYTES) {
+    await response.body?.cancel()
+    throw tooLarge()
+  }
+  if (response.body === null) return response
+  const reader = response.body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.length
+    if (size > MAX_ISSUER_RESPONSE_BYTES) {
+      await reader.cancel()
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  const body = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    body.set(chunk, offset)
+    offset += chunk.length
+  }
+  return new Response(body, { status: response.status, headers: response.headers })
+}
+
 const accessAccountMatches = (account: Claims.Account, accessToken: string) =>
   Option.match(Option.flatMap(Claims.decode(accessToken), (c) => c.accountId), {
     onNone: () => true,
@@ -141,7 +177,8 @@ export const layer = (
       const keys = jose.createRemoteJWKSet(new URL(provider.endpoints.jwks), {
         timeoutDuration: 10_000,
         cooldownDuration: 30_000,
-        cacheMaxAge: 10 * 60_000
+        cacheMaxAge: 10 * 60_000,
+        [jose.customFetch]: boundedFetch
       })
       const verify = Effect.fn("IdTokenVerifier.verify")(function*(tokens: Tokens, verifyOptions: VerifyOptions = {}) {
         // jose and the claims need the values: this is where the tokens are read.

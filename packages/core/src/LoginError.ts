@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Printable from "./Printable.js"
 
 /**
  * @since 0.1.0
@@ -40,7 +41,9 @@ export class LoginError extends Schema.TaggedError<LoginError>("@subauth/core/Lo
 }
 
 /**
- * The texts of the common failures, in one place.
+ * The texts of the common failures, in one place. `error` and `description`
+ * come from the redirect (anyone can craft one): control characters are
+ * removed and the length is capped before they become the message.
  *
  * @since 0.1.0
  * @category constructors
@@ -54,5 +57,5 @@ export const fromAuthorizationError = (error: string, description: string | unde
     })
     : new LoginError({
       reason: "AuthorizationDenied",
-      description: `sign-in failed: ${(description ?? error).slice(0, 300)}`
+      description: `sign-in failed: ${Printable.line((description ?? error).slice(0, 300))}`
     })

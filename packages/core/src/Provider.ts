@@ -130,16 +130,63 @@ export const endpointsOf = (issuer: string): Endpoints => ({
   jwks: `${issuer}/.well-known/jwks.json`
 })
 
+// A dotted quad of decimal octets, each 0 to 255, no leading zeros (which some resolvers read as octal).
+const octets = (text: string): ReadonlyArray<number> | undefined => {
+  const parts = text.split(".")
+  if (parts.length !== 4) return undefined
+  const out: Array<number> = []
+  for (const part of parts) {
+    if (!/^(?:0|[1-9]\d{0,2})$/.test(part) || Number(part) > 255) return undefined
+    out.push(Number(part))
+  }
+  return out
+}
+
+// The eight groups of an IPv6 address (`::` and a trailing dotted quad allowed), or undefined.
+const groups = (text: string): ReadonlyArray<number> | undefined => {
+  let tail: Array<number> = []
+  let body = text
+  const lastColon = text.lastIndexOf(":")
+  if (text.includes(".")) {
+    const quad = octets(text.slice(lastColon + 1))
+    if (quad === undefined) return undefined
+    tail = [(quad[0]! << 8) | quad[1]!, (quad[2]! << 8) | quad[3]!]
+    // Keep a "::" before the quad; drop a lone ":".
+    body = text.slice(0, lastColon + 1)
+    if (!body.endsWith("::")) body = body.slice(0, -1)
+  }
+  const halves = body.split("::")
+  if (halves.length > 2) return undefined
+  const parse = (half: string) => (half === "" ? [] : half.split(":"))
+  const hex = (group: string) => (/^[0-9a-f]{1,4}$/.test(group) ? parseInt(group, 16) : NaN)
+  const head = parse(halves[0]!).map(hex)
+  const rest = halves.length === 2 ? parse(halves[1]!).map(hex) : []
+  const known = head.length + rest.length + tail.length
+  if (head.some(Number.isNaN) || rest.some(Number.isNaN)) return undefined
+  if (halves.length === 1 ? known !== 8 : known > 7) return undefined
+  return [...head, ...Array<number>(8 - known).fill(0), ...rest, ...tail]
+}
+
 /**
- * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
- * `::1` (also bracketed, as in a URL, or IPv4-mapped).
+ * Whether `host` only ever reaches this machine: `localhost`, or a literal
+ * loopback address: `127.0.0.0/8` in dotted decimal, `::1` (bracketed, as in
+ * a URL, or not; any spelling), or `127.0.0.0/8` mapped into IPv6. Nothing is
+ * trimmed or resolved: `127.999.0.1`, `"127.0.0.1 "` and `127.1` are not
+ * addresses, and `localhost` is only a name (a server resolves it and checks
+ * the address it binds).
  *
  * @since 0.1.0
  * @category predicates
  */
 export const isLoopback = (host: string): boolean => {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
-  return h === "localhost" || h === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h)
+  const h = host.toLowerCase()
+  if (h === "localhost") return true
+  const v4 = octets(h)
+  if (v4 !== undefined) return v4[0] === 127
+  const v6 = groups(h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h)
+  if (v6 === undefined) return false
+  const zeros = (n: number) => v6.slice(0, n).every((g) => g === 0)
+  return (zeros(7) && v6[7] === 1) || (zeros(5) && v6[5] === 0xffff && v6[6]! >> 8 === 127)
 }
 
 const checkUrl = (field: string, url: string, allowInsecureHttp: boolean): ProviderError | undefined => {

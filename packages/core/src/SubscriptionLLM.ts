@@ -66,8 +66,9 @@ import {
 } from "./CodexWire.js"
 import { classifyAnswer, rateLimitsOf, streamFailure, toModelInfo } from "./internal/answers.js"
 import { collect, decodeEvents } from "./internal/events.js"
-import { describeTransport, execute, readBody } from "./internal/http.js"
+import { describeTransport, execute, formatBytes, readBody } from "./internal/http.js"
 import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS } from "./internal/request.js"
+import { MAX_ERROR_BODY_BYTES, MAX_MODELS_BYTES } from "./Limits.js"
 import { ORIGINATOR, USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { checkBaseUrl, type ProviderError } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
@@ -110,6 +111,31 @@ export const DEFAULT_MODEL = "gpt-5.5"
  * @category constants
  */
 export const DEFAULT_CLIENT_VERSION = "0.169.0"
+
+/**
+ * How long a request waits for the answer's status and headers.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.seconds(60)
+
+/**
+ * The longest silence between two events of a stream (codex-rs's
+ * `stream_idle_timeout_ms`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = Duration.minutes(5)
+
+/**
+ * The longest a stream may take in all, from its headers to its end.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_STREAM_TIMEOUT: Duration.Duration = Duration.minutes(30)
 
 /**
  * `subauth/<version>`.
@@ -265,7 +291,10 @@ export interface Request {
   readonly reasoning?: Reasoning | null
   readonly text?: typeof CodexWire.TextOptions.Type
   readonly serviceTier?: "priority" | "flex"
-  /** Sent as `prompt_cache_key` and `session-id`. Default: the service's session id. */
+  /**
+   * Sent as `prompt_cache_key` and `session-id`: 1 to 256 visible ASCII
+   * characters (see `CodexWire.SessionId`). Default: the service's session id.
+   */
   readonly conversationId?: string
   readonly temperature?: number
   readonly topP?: number
@@ -490,11 +519,29 @@ export interface Options {
   readonly clientVersion?: string
   /** Default: a random UUID per service. */
   readonly sessionId?: string
-  /** Until the answer's status and headers. Default 60 seconds. */
+  /**
+   * Until the answer's status and headers. A request that gets none in time
+   * is repeated at most once, and only if that starts within the retry budget
+   * (with the defaults, never). Default {@link DEFAULT_TIMEOUT}.
+   */
   readonly timeout?: Duration.DurationInput
-  /** Longest silence within a stream; `Duration.infinity` for no limit. Default 5 minutes (codex-rs's `stream_idle_timeout_ms`). */
+  /**
+   * Longest silence between two events of a stream (bytes that make no event
+   * do not count); `Duration.infinity` for no limit. Default
+   * {@link DEFAULT_IDLE_TIMEOUT}.
+   */
   readonly idleTimeout?: Duration.DurationInput
-  /** Backoff for 5xx and transport failures before the stream starts. Default 4 attempts from 200 ms. */
+  /**
+   * Longest a stream may take from its headers to its end, however it
+   * trickles; `Duration.infinity` for no limit. Default {@link DEFAULT_STREAM_TIMEOUT}.
+   */
+  readonly streamTimeout?: Duration.DurationInput
+  /**
+   * Retries of 5xx and transport failures before the stream starts (see
+   * `TokenEndpoint.retryTransient`: a request that got no answer is repeated
+   * at most once, and none after the budget, so a backend that never answers
+   * costs one `timeout`). Default 4 attempts from 200 ms within 20 seconds.
+   */
   readonly retry?: TokenEndpoint.RetryOptions
 }
 
@@ -534,8 +581,9 @@ export const make = (
       model: options.model ?? DEFAULT_MODEL,
       reasoning: options.reasoning === undefined ? { effort: "medium" } : options.reasoning
     }
-    const timeout = options.timeout ?? Duration.seconds(60)
-    const idleTimeout = Duration.decode(options.idleTimeout ?? Duration.minutes(5))
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    const idleTimeout = Duration.decode(options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT)
+    const streamTimeout = Duration.decode(options.streamTimeout ?? DEFAULT_STREAM_TIMEOUT)
 
     /**
      * Sends one request with `tokens` and waits for status and headers. A
@@ -560,7 +608,7 @@ export const make = (
         UsageLimitReached | ResponseError | TransportError
       > => {
         if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
-        return readBody(response).pipe(
+        return readBody(response, MAX_ERROR_BODY_BYTES).pipe(
           Effect.orElseSucceed(() => ({ status: response.status, text: "", json: undefined, headers: response.headers })),
           Effect.flatMap((answer) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -578,10 +626,14 @@ export const make = (
      */
     const authorized = (endpoint: string, request: HttpClientRequest.HttpClientRequest) =>
       Effect.gen(function*() {
+        // Only the backend's request is retried here: the token manager retries its own refresh, as it must
+        // (a refresh that may have reached the issuer is repeated at most once; see TokenManager).
         const retried = (tokens: Effect.Effect<TokenSet.TokenSet, TokenManager.Error>) =>
-          Effect.flatMap(tokens, (t) => Effect.map(attempt(endpoint, t, request), (answer) => [t, answer] as const)).pipe(
-            TokenEndpoint.retryTransient(options.retry)
-          )
+          Effect.flatMap(tokens, (t) =>
+            Effect.map(
+              TokenEndpoint.retryTransient(options.retry)(attempt(endpoint, t, request)),
+              (answer) => [t, answer] as const
+            ))
         const [used, first] = yield* retried(manager.get)
         if (first !== UNAUTHORIZED) return first
         yield* Effect.logDebug(`${endpoint}: the access token was refused (401); renewing it and trying once more`)
@@ -596,6 +648,14 @@ export const make = (
     const stream = (request: Request): Stream.Stream<Event, SubscriptionLLM.Error> =>
       Effect.gen(function*() {
         const conversationId = request.conversationId ?? sessionId
+        // It becomes a header: a value that cannot be one is the caller's mistake, not a defect.
+        if (!Schema.is(CodexWire.SessionId)(conversationId)) {
+          return yield* new ResponseError({
+            reason: "InvalidRequest",
+            description: `"conversationId" must be 1 to ${CodexWire.MAX_SESSION_ID_LENGTH} visible ASCII characters ` +
+              `(it is sent as the "session-id" header)`
+          })
+        }
         const { body, dropped, droppedItems } = buildBody(request, { ...defaults, conversationId })
         for (const name of dropped) {
           yield* Effect.logDebug(`dropped "${name}": the ChatGPT Codex backend rejects it ("Unsupported parameter")`)
@@ -620,15 +680,10 @@ export const make = (
         const bytes = response.stream.pipe(
           Stream.mapError((error) =>
             new ResponseError({ reason: "StreamClosed", description: `the connection failed: ${describeTransport(error, [])}` })
-          ),
-          Duration.isFinite(idleTimeout)
-            ? Stream.timeoutFail(
-              () => new TransportError({ reason: "Timeout", endpoint: "responses", description: `no event for ${Duration.format(idleTimeout)}` }),
-              idleTimeout
-            )
-            : identity
+          )
         )
-        const events = decodeEvents(bytes)
+        // Silence is measured between events, not bytes: a server that sends a byte a minute is silent all the same.
+        const events = decodeEvents(bytes, { idleTimeout, streamTimeout })
         return limits === undefined ? events : Stream.concat(Stream.make(Event.RateLimits({ limits })), events)
       }).pipe(Stream.unwrap)
 
@@ -639,10 +694,20 @@ export const make = (
         HttpClientRequest.setHeader("accept", "application/json")
       )
       const response = yield* authorized("models", http)
-      const raw = yield* response.json.pipe(
-        Effect.mapError(() => new ResponseError({ reason: "InvalidResponse", status: response.status, description: "the body is not JSON" }))
+      const answer = yield* readBody(response, MAX_MODELS_BYTES).pipe(
+        Effect.mapError(() => new ResponseError({ reason: "StreamClosed", status: response.status, description: "the connection failed" }))
       )
-      const decoded = yield* Schema.decodeUnknown(ModelsResponse)(raw).pipe(
+      if (answer.tooLarge === true) {
+        return yield* new ResponseError({
+          reason: "InvalidResponse",
+          status: response.status,
+          description: `the model list is larger than ${formatBytes(MAX_MODELS_BYTES)}`
+        })
+      }
+      if (answer.json === undefined) {
+        return yield* new ResponseError({ reason: "InvalidResponse", status: response.status, description: "the body is not JSON" })
+      }
+      const decoded = yield* Schema.decodeUnknown(ModelsResponse)(answer.json).pipe(
         Effect.mapError(() => new ResponseError({ reason: "InvalidResponse", status: response.status, description: "not a model list" }))
       )
       if (decoded.models.length === 0) {

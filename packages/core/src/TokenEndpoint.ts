@@ -10,11 +10,12 @@
  * @since 0.1.0
  */
 import { type HttpClient, HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Either, ParseResult, Random, Redacted, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
 import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
-import { jsonPost, type RawResponse, send } from "./internal/http.js"
+import { formatBytes, jsonPost, type RawResponse, send } from "./internal/http.js"
 import { scrub } from "./internal/text.js"
+import { MAX_ISSUER_RESPONSE_BYTES } from "./Limits.js"
 import { type Info as ProviderInfo, Provider } from "./Provider.js"
 import { TokenResponse } from "./TokenSet.js"
 
@@ -92,20 +93,47 @@ const permanentRefreshCodes: Record<string, ReauthRequired["reason"]> = {
   refresh_token_invalidated: "RefreshTokenInvalidated"
 }
 
+// What is said of a body that was not read: it was larger than the limit.
+const notRead = (response: RawResponse) =>
+  response.tooLarge === true ? `its body, larger than ${formatBytes(MAX_ISSUER_RESPONSE_BYTES)}, was not read` : undefined
+
+/**
+ * The wait a `retry-after` header asks for (RFC 9110 §10.2.3): seconds, or an
+ * HTTP date (then relative to `now`, epoch ms, when given). Capped at a day.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const retryAfterOf = (
+  headers: Readonly<Record<string, string | undefined>>,
+  now?: number
+): Duration.Duration | undefined => {
+  const value = headers["retry-after"]?.trim()
+  if (value === undefined || value === "") return undefined
+  const day = 24 * 60 * 60 * 1000
+  if (/^\d+$/.test(value)) return Duration.millis(Math.min(day, Number(value) * 1000))
+  const date = Date.parse(value)
+  if (now === undefined || Number.isNaN(date)) return undefined
+  return Duration.millis(Math.min(day, Math.max(0, date - now)))
+}
+
 const transientOrError = (
   endpoint: string,
   response: RawResponse,
-  secrets: ReadonlyArray<string>
+  secrets: ReadonlyArray<string>,
+  now?: number
 ): TokenEndpointError | TransportError => {
   const code = errorCodeOf(response.json)
   const rawDescription = errorDescriptionOf(response.json)
-  const description = rawDescription === undefined ? undefined : scrub(rawDescription, secrets)
+  const description = rawDescription === undefined ? notRead(response) : scrub(rawDescription, secrets)
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    const retryAfter = response.status === 429 || response.status === 503 ? retryAfterOf(response.headers, now) : undefined
     return new TransportError({
       reason: response.status === 429 ? "RateLimited" : response.status === 408 ? "Timeout" : "ServerError",
       endpoint,
       status: response.status,
-      ...(description !== undefined ? { description } : {})
+      ...(description !== undefined ? { description } : {}),
+      ...(retryAfter !== undefined ? { retryAfter } : {})
     })
   }
   return new TokenEndpointError({
@@ -128,12 +156,17 @@ const transientOrError = (
  */
 export const classifyRefreshFailure = (
   response: RawResponse,
-  context: { readonly profile: string; readonly secrets: ReadonlyArray<string> }
+  context: {
+    readonly profile: string
+    readonly secrets: ReadonlyArray<string>
+    /** Epoch ms, to read a `retry-after` given as a date. */
+    readonly now?: number
+  }
 ): ReauthRequired | TokenEndpointError | TransportError => {
   const code = errorCodeOf(response.json)
   const known = code !== undefined ? permanentRefreshCodes[code] : undefined
   if (known !== undefined || response.status === 401) {
-    const description = errorDescriptionOf(response.json)
+    const description = errorDescriptionOf(response.json) ?? notRead(response)
     return new ReauthRequired({
       reason: known ?? "RefreshRejected",
       profile: context.profile,
@@ -142,7 +175,7 @@ export const classifyRefreshFailure = (
       ...(description !== undefined ? { description: scrub(description, context.secrets) } : {})
     })
   }
-  return transientOrError("token", response, context.secrets)
+  return transientOrError("token", response, context.secrets, context.now)
 }
 
 /**
@@ -156,6 +189,16 @@ export const decodeTokenResponse = (
   endpoint: string,
   response: RawResponse
 ): Either.Either<TokenResponse, TokenEndpointError> => {
+  if (response.tooLarge === true) {
+    return Either.left(
+      new TokenEndpointError({
+        reason: "InvalidResponse",
+        endpoint,
+        status: response.status,
+        description: `the body is larger than ${formatBytes(MAX_ISSUER_RESPONSE_BYTES)}; it was not read`
+      })
+    )
+  }
   if (response.json === undefined) {
     return Either.left(
       new TokenEndpointError({ reason: "InvalidResponse", endpoint, status: response.status, description: "the body is not JSON" })
@@ -206,9 +249,13 @@ export const refresh = Effect.fn("TokenEndpoint.refresh")(
       refresh_reason: params.reason,
       refresh_token: Redacted.value(params.refreshToken)
     }, options)
-    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    const response = yield* send("token", request, {
+      timeout: options.timeout ?? DEFAULT_TIMEOUT,
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) {
-      return yield* classifyRefreshFailure(response, { profile: params.profile, secrets })
+      return yield* classifyRefreshFailure(response, { profile: params.profile, secrets, now: yield* Clock.currentTimeMillis })
     }
     return yield* decodeTokenResponse("token", response)
   }
@@ -245,7 +292,11 @@ export const exchangeCode = Effect.fn("TokenEndpoint.exchangeCode")(
         ["code_verifier", Redacted.value(params.verifier)]
       ])
     )
-    const response = yield* send("token", request, { timeout: options.timeout ?? DEFAULT_TIMEOUT, secrets })
+    const response = yield* send("token", request, {
+      timeout: options.timeout ?? DEFAULT_TIMEOUT,
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("token", response, secrets)
     return yield* decodeTokenResponse("token", response)
   }
@@ -271,7 +322,11 @@ export const revoke = Effect.fn("TokenEndpoint.revoke")(
       ? { token: Redacted.value(params.token), token_type_hint: params.hint, client_id: provider.clientId }
       : { token: Redacted.value(params.token), token_type_hint: params.hint }
     const request = jsonRequest(provider, provider.endpoints.revoke, body, options)
-    const response = yield* send("revoke", request, { timeout: options.timeout ?? Duration.seconds(10), secrets })
+    const response = yield* send("revoke", request, {
+      timeout: options.timeout ?? Duration.seconds(10),
+      secrets,
+      maxBytes: MAX_ISSUER_RESPONSE_BYTES
+    })
     if (response.status < 200 || response.status >= 300) return yield* transientOrError("revoke", response, secrets)
   }
 )
@@ -285,21 +340,73 @@ export interface RetryOptions {
   readonly attempts?: number
   /** The first delay; each next one doubles, with jitter. Default 200 ms. */
   readonly baseDelay?: Duration.DurationInput
+  /**
+   * No attempt starts later than this after the first, so the longest a
+   * retried call can take is the budget and one request's timeout. A
+   * `retry-after` that ends later fails at once. Default {@link DEFAULT_RETRY_BUDGET}.
+   */
+  readonly budget?: Duration.DurationInput
 }
 
 /**
- * Retries `TransportError`s with exponential backoff and jitter, at most
- * `attempts` times in all; every other error passes through at once.
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_RETRY_BUDGET: Duration.Duration = Duration.seconds(20)
+
+/**
+ * Whether the request that failed with `error` may have reached the server,
+ * which then may have acted on it: the connection was lost after it was sent,
+ * or no answer came in time.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const mayHaveArrived = (error: TransportError): boolean =>
+  error.reason === "AnswerLost" || (error.reason === "Timeout" && error.status === undefined)
+
+/**
+ * Retries `TransportError`s; every other error passes through at once. What
+ * is retried, and why:
+ *
+ * - Nothing was sent (`ConnectionFailed`), or the server answered that it
+ *   failed (5xx, 408): with exponential backoff and jitter, at most
+ *   `attempts` in all. The server did not act, so sending the same request
+ *   again is safe (a refresh token it did not spend is still good).
+ * - 429: after the server's `retry-after` when it ends within the budget,
+ *   else with backoff; one that ends later fails at once, saying when to try
+ *   again.
+ * - The request may have reached the server and no answer came (`AnswerLost`,
+ *   a `Timeout` without status): once, and only once per call. The server may
+ *   have acted on it; the one retry learns the truth: it succeeds if the
+ *   server had not, and a refresh whose token the server had spent is
+ *   answered `refresh_token_reused`, which `TokenManager` reports as a dead
+ *   sign-in. More retries would only repeat a request the server may already
+ *   have acted on (protocol.md §3.2: refresh tokens are single-use).
+ * - No attempt starts after the budget: a server that never answers costs
+ *   the budget and one timeout, not `attempts` timeouts.
  *
  * @since 0.1.0
  * @category utils
  */
 export const retryTransient = (options: RetryOptions = {}) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.retry(self, {
-    schedule: Schedule.exponential(options.baseDelay ?? Duration.millis(200)).pipe(
-      Schedule.jittered,
-      Schedule.intersect(Schedule.recurs(Math.max(0, (options.attempts ?? 4) - 1)))
-    ),
-    while: (error) => error instanceof TransportError
+  Effect.gen(function*() {
+    const attempts = Math.max(1, options.attempts ?? 4)
+    const base = Duration.toMillis(Duration.decode(options.baseDelay ?? Duration.millis(200)))
+    const budget = Duration.toMillis(Duration.decode(options.budget ?? DEFAULT_RETRY_BUDGET))
+    const started = yield* Clock.currentTimeMillis
+    let unanswered = 0
+    for (let attempt = 1;; attempt++) {
+      const result = yield* Effect.either(self)
+      if (Either.isRight(result)) return result.right
+      const error = result.left
+      if (!(error instanceof TransportError) || attempt >= attempts) return yield* Effect.fail(error)
+      if (mayHaveArrived(error) && ++unanswered > 1) return yield* Effect.fail(error)
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      const backoff = base * 2 ** (attempt - 1) * (0.8 + 0.4 * (yield* Random.next))
+      const wait = error.retryAfter !== undefined ? Duration.toMillis(error.retryAfter) : backoff
+      if (elapsed + wait > budget) return yield* Effect.fail(error)
+      yield* Effect.sleep(Duration.millis(wait))
+    }
   })

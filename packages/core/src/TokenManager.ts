@@ -11,7 +11,9 @@
  *   access token, and a refresh token is never sent twice.
  * - A dead login (`refresh_token_reused|expired|invalidated`, any 401) costs
  *   one request and is remembered until the stored tokens change; transient
- *   failures are retried with backoff, at most 4 attempts.
+ *   failures are retried with backoff, at most 4 attempts within 20 seconds,
+ *   and a request that may have reached the issuer unanswered at most once
+ *   (see `TokenEndpoint.retryTransient`).
  * - {@link TokenManager.Handle.recover} is for callers whose access token was
  *   rejected (HTTP 401): re-read the store, else refresh once.
  *
@@ -35,7 +37,7 @@ import {
   Redacted,
   Scope
 } from "effect"
-import { ReauthRequired, type TokenEndpointError, type TransportError } from "./AuthError.js"
+import { ReauthRequired, type TokenEndpointError, TransportError } from "./AuthError.js"
 import { Provider } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import * as TokenSet from "./TokenSet.js"
@@ -119,7 +121,12 @@ export interface Options {
   readonly leeway?: Duration.DurationInput
   /** Timeout and user agent of the refresh request. */
   readonly request?: TokenEndpoint.RequestOptions
-  /** Backoff for transient refresh failures. Default 4 attempts from 200 ms. */
+  /**
+   * Retries of a failed refresh (see `TokenEndpoint.retryTransient`). Default
+   * 4 attempts from 200 ms, none started after 20 seconds: with the request
+   * timeout (30 seconds) a refresh holds the store's lock at most 50 seconds,
+   * less than other processes wait for it (`NodeTokenStore`: 60 seconds).
+   */
   readonly retry?: TokenEndpoint.RetryOptions
   /**
    * Profiles whose state (cached tokens, a known dead login) is kept in
@@ -266,13 +273,28 @@ export const make = (
       }
 
 
+      // The refresh request, retried as `TokenEndpoint.retryTransient` decides (protocol.md §3): a request that
+      // may have reached the issuer without an answer is repeated once, with the same refresh token. That retry
+      // can only succeed if the issuer had not acted on the first; if it had, the token is spent and the retry is
+      // answered `refresh_token_reused`: the sign-in is dead (its successor was lost with the answer), and that
+      // is what the caller is told (`RefreshAnswerLost`), not "try again later". If the retry gets no answer
+      // either, nobody can know whether the token was spent; the error says so.
       const sendRefresh = (tokens: TokenSet.TokenSet, refreshToken: Redacted.Redacted<string>, reason: TokenEndpoint.RefreshReason) =>
-        Effect.uninterruptibleMask((restore) =>
-          restore(
+        Effect.uninterruptibleMask((restore) => {
+          const unanswered: Array<TransportError> = []
+          return restore(
             Effect.logDebug("refreshing access token").pipe(
               Effect.zipRight(TokenEndpoint.refresh({ refreshToken, reason, profile }, options.request)),
-              Effect.tapError((error) => Effect.logDebug(`refresh attempt failed: ${error.message}`)),
-              TokenEndpoint.retryTransient(options.retry)
+              Effect.tapError((error) =>
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    if (error._tag === "TransportError" && TokenEndpoint.mayHaveArrived(error)) unanswered.push(error)
+                  }),
+                  Effect.logDebug(`refresh attempt failed: ${error.message}`)
+                )
+              ),
+              TokenEndpoint.retryTransient(options.retry),
+              Effect.mapError((error) => unanswered.length === 0 ? error : afterUnanswered(error, unanswered))
             )
           ).pipe(
             // From here on the old refresh token is spent: write the new one down before anything else.
@@ -293,7 +315,35 @@ export const make = (
               })
             )
           )
-        )
+        })
+
+      // What a refresh that failed after an unanswered attempt means (see `sendRefresh`).
+      const afterUnanswered = (
+        error: ReauthRequired | TokenEndpointError | TransportError,
+        unanswered: ReadonlyArray<TransportError>
+      ): ReauthRequired | TokenEndpointError | TransportError => {
+        const lost = unanswered[0]!.description ?? unanswered[0]!.reason
+        if (error._tag === "ReauthRequired" && error.reason === "RefreshTokenReused") {
+          return new ReauthRequired({
+            reason: "RefreshAnswerLost",
+            profile,
+            ...(error.status !== undefined ? { status: error.status } : {}),
+            ...(error.code !== undefined ? { code: error.code } : {}),
+            description: `an earlier attempt got no answer (${lost}); the issuer had spent the refresh token`
+          })
+        }
+        if (error._tag === "TransportError" && TokenEndpoint.mayHaveArrived(error)) {
+          return new TransportError({
+            reason: error.reason,
+            endpoint: error.endpoint,
+            ...(error.status !== undefined ? { status: error.status } : {}),
+            description: `${error.description ?? lost}${unanswered.length > 1 ? `, ${unanswered.length} times` : ""}; ` +
+              `if the issuer received the request it spent the refresh token, and the next try will say it was ` +
+              `already used: then sign in again`
+          })
+        }
+        return error
+      }
 
       // Remember a permanent failure for the tokens that caused it.
       const bury = (error: ReauthRequired, tokens: TokenSet.TokenSet) =>
@@ -315,7 +365,7 @@ export const make = (
           return yield* sendRefresh(tokens, tokens.refreshToken.value, reason).pipe(
             Effect.catchTag("ReauthRequired", (error) =>
               Effect.gen(function*() {
-                if (error.reason === "RefreshTokenReused" && trySuccessor) {
+                if ((error.reason === "RefreshTokenReused" || error.reason === "RefreshAnswerLost") && trySuccessor) {
                   const again = yield* store.get(profile)
                   if (Option.isSome(again) && !TokenSet.sameRefreshToken(again.value, tokens)) {
                     const successor = again.value

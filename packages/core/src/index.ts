@@ -112,3 +112,13 @@ export * as PasteLogin from "./PasteLogin.js"
  * @since 0.1.0
  */
 export * as SubscriptionLLM from "./SubscriptionLLM.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Limits from "./Limits.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Printable from "./Printable.js"

@@ -11,24 +11,11 @@ import * as TokenManager from "../src/TokenManager.js"
 import * as TokenSet from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
 import { codexFixture } from "./fixtures.js"
-import { fieldOf, harness, refreshRequests } from "./support.js"
+import { fieldOf, harness, onRefresh, refreshRequests, signInDue } from "./support.js"
 
 const fast = harness({ manager: { retry: { baseDelay: "2 millis" }, request: { timeout: "300 millis" } } }).pipe(
   Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Error))
 )
-
-/** Signs in with tokens that are already due, so the next `get` refreshes. */
-const signInDue = Effect.gen(function*() {
-  const server = yield* FakeOAuthServer.FakeOAuthServer
-  const issued = yield* server.issueTokens()
-  const due = new TokenSet.TokenSet({ ...issued, expiresAt: issued.obtainedAt })
-  yield* (yield* TokenStore.TokenStore).set("default", due)
-  return due
-})
-
-const onRefresh = (fault: FakeHttp.Fault, calls?: ReadonlyArray<number>) =>
-  Effect.flatMap(FakeOAuthServer.FakeOAuthServer, (server) =>
-    server.inject({ endpoint: "token", fault, ...(calls ? { calls } : {}) }))
 
 const permanent = codexFixture<{ cases: Record<string, { status: number; body: unknown }> }>("refresh-errors.json").cases
 

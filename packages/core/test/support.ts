@@ -1,7 +1,8 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { FakeOAuthServer } from "@subauth/testing"
+import { type FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect, Layer } from "effect"
 import * as TokenManager from "../src/TokenManager.js"
+import * as TokenSet from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
 
 /** The token lifecycle against a fresh fake issuer on 127.0.0.1, with a memory store. */
@@ -32,3 +33,25 @@ export const refreshRequests = Effect.map(
 
 export const fieldOf = (request: { readonly fields: ReadonlyArray<readonly [string, string]> }, name: string) =>
   request.fields.find(([k]) => k === name)?.[1]
+
+/** Signs in with tokens that are already due, so the next `get` refreshes. */
+export const signInDue = Effect.gen(function*() {
+  const server = yield* FakeOAuthServer.FakeOAuthServer
+  const issued = yield* server.issueTokens()
+  const due = new TokenSet.TokenSet({ ...issued, expiresAt: issued.obtainedAt })
+  yield* (yield* TokenStore.TokenStore).set("default", due)
+  return due
+})
+
+/** A fault for the token endpoint's requests (`calls`: which ones, counted from now). */
+export const onRefresh = (fault: FakeHttp.Fault, calls?: ReadonlyArray<number>) =>
+  Effect.flatMap(FakeOAuthServer.FakeOAuthServer, (server) =>
+    server.inject({ endpoint: "token", fault, ...(calls ? { calls } : {}) }))
+
+/** Signs in with due tokens, makes the token endpoint answer with `fault`, and returns how the refresh failed. */
+export const refreshFailingWith = (fault: FakeHttp.Fault, calls?: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    yield* signInDue
+    yield* onRefresh(fault, calls)
+    return yield* Effect.flip(TokenManager.get)
+  })

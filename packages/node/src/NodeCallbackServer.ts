@@ -95,7 +95,11 @@ export const make: Effect.Effect<CallbackServer.CallbackServer["Type"]> = Effect
         res.writeHead(400, { ...securityHeaders, "content-type": "text/plain; charset=utf-8" }).end("Bad Request")
         return
       }
-      run(handler({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, targetLength: target.length }))
+      const headers: Record<string, string> = {}
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value
+      }
+      run(handler({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, targetLength: target.length, headers }))
         .then(
           (response) => {
             res.writeHead(response.status, { ...securityHeaders, "content-type": response.contentType }).end(response.body)

@@ -80,3 +80,15 @@ export const realPause = (ms: number) => Effect.promise(() => new Promise((resol
 
 export const loginWith = <R>(flow: Layer.Layer<Login.LoginFlow, never, R>, options: Login.LoginOptions = { acceptTerms: true }) =>
   Login.login(options).pipe(Effect.provide(flow))
+
+/** Waits (in real time) until the login has shown its authorize URL; the URL, and the port its callback server listens on. */
+export const authorizeUrlShown = (ui: { readonly events: Effect.Effect<ReadonlyArray<LoginUI.LoginEvent>> }) =>
+  Effect.gen(function*() {
+    for (;;) {
+      yield* realPause(5)
+      const shown = (yield* ui.events).find((e) => e._tag === "AuthorizeUrl")
+      if (shown?._tag === "AuthorizeUrl") {
+        return { url: shown.url, port: Number(new URL(new URL(shown.url).searchParams.get("redirect_uri")!).port) }
+      }
+    }
+  })

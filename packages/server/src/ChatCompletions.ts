@@ -104,7 +104,7 @@ export const ChatCompletionRequest = Schema.Struct({
   reasoning_effort: Schema.optional(Schema.NullOr(Schema.Literal("none", "minimal", "low", "medium", "high", "xhigh"))),
   verbosity: Schema.optional(Schema.NullOr(Schema.Literal("low", "medium", "high"))),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),
-  prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String)),
+  prompt_cache_key: Schema.optional(Schema.NullOr(CodexWire.SessionId)),
   n: Schema.optional(Schema.NullOr(Schema.Int)),
   modalities: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   functions: Schema.optional(Schema.Unknown),

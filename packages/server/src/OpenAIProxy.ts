@@ -51,8 +51,10 @@ import {
   type Scope,
   Stream
 } from "effect"
+import { lookup } from "node:dns/promises"
 import { createServer } from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
+import * as Body from "./internal/body.js"
 import type { Translation } from "./internal/body.js"
 import * as Drain from "./internal/drain.js"
 import type { Encoder } from "./internal/sse.js"
@@ -79,6 +81,24 @@ export const DEFAULT_PORT = 8787
  * @category constants
  */
 export const DEFAULT_SHUTDOWN_GRACE: Duration.Duration = Duration.seconds(10)
+
+/**
+ * The largest request body read; a larger one is answered 413 without being
+ * read further, and its connection closed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024
+
+/**
+ * How deeply a request body's arrays and objects may nest (JSON Schemas of
+ * tools included); deeper is a 400.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_JSON_DEPTH = 64
 
 /**
  * Who may connect: only this machine (the default; a non-loopback host is
@@ -138,9 +158,10 @@ export class OpenAIProxy extends Context.Tag("@subauth/server/OpenAIProxy")<Open
 // =============================================================================
 
 /**
- * Whether `host` only ever reaches this machine: `localhost`, `127.0.0.0/8`,
- * `::1` (also bracketed or IPv4-mapped). The same test as the provider's
- * loopback rule (`Provider.isLoopback`).
+ * Whether `host` only ever reaches this machine: `localhost` (which the proxy
+ * resolves and checks), or a literal loopback address (`127.0.0.0/8` in
+ * dotted decimal, `::1`, IPv4-mapped loopback); nothing is trimmed. The same
+ * test as the provider's loopback rule (`Provider.isLoopback`).
  *
  * @since 0.1.0
  * @category predicates
@@ -167,6 +188,25 @@ export const checkExposure = (options: Pick<Options, "apiKey" | "host" | "port" 
       return yield* Either.left(new StartError({ reason: "WeakKey", location, description: `it has ${length} characters` }))
     }
   })
+
+/**
+ * Refuses a bound address that is not a loopback address, unless remote
+ * access was asked for: the check of what was actually bound, after the
+ * check of what was asked for ({@link checkExposure}).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const checkBound = (
+  address: HttpServer.Address,
+  network: Network,
+  location: string
+): Either.Either<void, StartError> => {
+  if (network === "allow-remote") return Either.void
+  if (address._tag === "TcpAddress" && isLoopback(address.hostname)) return Either.void
+  const bound = address._tag === "TcpAddress" ? address.hostname : address.path
+  return Either.left(new StartError({ reason: "RemoteNotAllowed", location, description: `it was bound to ${bound}` }))
+}
 
 // =============================================================================
 // The HTTP app
@@ -210,9 +250,7 @@ const logDropped = (dropped: ReadonlyArray<string>) =>
     discard: true
   })
 
-const readJson = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-  Effect.mapError(request.json, () =>
-    new RequestError({ reason: "InvalidBody", description: "it could not be read as JSON (at most 10 MB)" })))
+const readJson = Body.readJson({ maxBytes: MAX_BODY_BYTES, maxDepth: MAX_JSON_DEPTH })
 
 const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
 
@@ -337,6 +375,8 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
         errorResponse((now) => toAnswer(defect, now))
       )
     ),
+    // A body left unread (too large, refused, or not wanted) stays unread, and its connection is closed.
+    Effect.tap(() => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.sync(() => Body.closeAfterAnswer(request)))),
     Effect.tap((response) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
         Effect.logInfo(`${request.method} ${new URL(request.url, "http://proxy").pathname} ${response.status}`))
@@ -389,10 +429,22 @@ export const make = (
     const grace = Duration.decode(options.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE)
     const llm = yield* SubscriptionLLM.SubscriptionLLM
     const drain = Drain.make()
+    // `localhost` is a name: it is resolved, and refused unless every address it has stays on this machine.
+    if (options.network !== "allow-remote" && host.toLowerCase() === "localhost") {
+      const addresses = yield* Effect.tryPromise(() => lookup(host, { all: true })).pipe(
+        Effect.mapError((cause) => new StartError({ reason: "BindFailed", location: `${host}:${port}`, description: "it does not resolve", cause }))
+      )
+      const remote = addresses.find((a) => !isLoopback(a.address))
+      if (remote !== undefined) {
+        return yield* new StartError({ reason: "RemoteNotAllowed", location: `${host}:${port}`, description: `it resolves to ${remote.address}` })
+      }
+    }
     const node = createServer()
     const server = yield* NodeHttpServer.make(() => node, { port, host }).pipe(
       Effect.mapError(startFailed(`${host}:${port}`))
     )
+    // What counts is the address actually bound, whatever the host said.
+    yield* checkBound(server.address, options.network ?? "loopback-only", `${host}:${port}`)
     yield* HttpServer.serveEffect()(makeApp(llm, options, drain)).pipe(Effect.provideService(HttpServer.HttpServer, server))
     // Added last, so it runs first: drain while the handlers are still installed.
     yield* Effect.addFinalizer(() => drain.shutdown(node, grace))

@@ -24,12 +24,14 @@ import { DateTime, Duration, Match, Schema } from "effect"
  * - `NotFound`: no such endpoint.
  * - `UnknownModel`: no such model in the subscription's catalog.
  * - `ShuttingDown`: the server is stopping.
+ * - `TooLarge`: the body is larger than the proxy reads (the rest is not
+ *   read, and the connection is closed after the answer).
  *
  * @since 0.1.0
  * @category errors
  */
 export class RequestError extends Schema.TaggedError<RequestError>("@subauth/server/RequestError")("RequestError", {
-  reason: Schema.Literal("InvalidBody", "Unsupported", "InvalidApiKey", "NotFound", "UnknownModel", "ShuttingDown"),
+  reason: Schema.Literal("InvalidBody", "Unsupported", "InvalidApiKey", "NotFound", "UnknownModel", "ShuttingDown", "TooLarge"),
   param: Schema.optional(Schema.String),
   description: Schema.String
 }) {
@@ -49,6 +51,8 @@ export class RequestError extends Schema.TaggedError<RequestError>("@subauth/ser
         return `the model ${this.description} is not in the subscription's catalog; GET /v1/models lists the models`
       case "ShuttingDown":
         return `the server is shutting down (${this.description}); try again when it is back`
+      case "TooLarge":
+        return `${this.description}; send less (images as URLs, long documents in parts)`
     }
   }
 }
@@ -61,14 +65,25 @@ export class RequestError extends Schema.TaggedError<RequestError>("@subauth/ser
  * - `WeakKey`: the API key is too short to be exposed beyond this machine.
  * - `InvalidKey`: the API key is empty or cannot travel in a header.
  * - `AddressInUse`, `BindFailed`: listening failed.
- * - `KeyFileInsecure`, `KeyFileFailed`: the stored key is readable by others,
- *   or could not be read or written.
+ * - `KeyFileInsecure`, `KeyFileFailed`: the stored key is readable by others
+ *   (or a symbolic link, or another user's), or could not be read or written.
+ * - `KeyDirectoryInsecure`: the key file's directory (`SUBAUTH_HOME`) is
+ *   accessible to other users, or not this user's.
  *
  * @since 0.1.0
  * @category errors
  */
 export class StartError extends Schema.TaggedError<StartError>("@subauth/server/StartError")("StartError", {
-  reason: Schema.Literal("RemoteNotAllowed", "WeakKey", "InvalidKey", "AddressInUse", "BindFailed", "KeyFileInsecure", "KeyFileFailed"),
+  reason: Schema.Literal(
+    "RemoteNotAllowed",
+    "WeakKey",
+    "InvalidKey",
+    "AddressInUse",
+    "BindFailed",
+    "KeyFileInsecure",
+    "KeyFileFailed",
+    "KeyDirectoryInsecure"
+  ),
   /** `host:port`, or the key file's path. */
   location: Schema.optional(Schema.String),
   description: Schema.optional(Schema.String),
@@ -79,11 +94,12 @@ export class StartError extends Schema.TaggedError<StartError>("@subauth/server/
     const detail = this.description !== undefined ? ` (${this.description})` : ""
     switch (this.reason) {
       case "RemoteNotAllowed":
-        return `refusing to listen on ${where}: it is not a loopback address, so other machines could use your ` +
-          `subscription; use --host 127.0.0.1, or pass --allow-remote with a strong --api-key if that is what you want`
+        return `refusing to listen on ${where}${detail}: it is not a loopback address, so other machines could use your ` +
+          `subscription; use --host 127.0.0.1, or pass --allow-remote with a strong key of your own ` +
+          `(SUBAUTH_SERVE_KEY or --api-key-file) if that is what you want`
       case "WeakKey":
         return `the API key is too short to listen on ${where}${detail}; a key that other machines can try must have ` +
-          `at least ${MIN_REMOTE_KEY_LENGTH} characters (omit --api-key on loopback to have one generated)`
+          `at least ${MIN_REMOTE_KEY_LENGTH} characters (on loopback, give none to have one generated)`
       case "InvalidKey":
         return `the API key cannot be used${detail}; it must be 1 to 512 visible ASCII characters without spaces`
       case "AddressInUse":
@@ -92,6 +108,9 @@ export class StartError extends Schema.TaggedError<StartError>("@subauth/server/
         return `could not listen on ${where}${detail}`
       case "KeyFileInsecure":
         return `the API key file is accessible to other users${detail}; make it private with: chmod 600 '${where}'`
+      case "KeyDirectoryInsecure":
+        return `the directory of the API key file is accessible to other users${detail}; nothing was read or written ` +
+          `there: make it yours and private with: chmod 700 '${where}', or use another SUBAUTH_HOME`
       case "KeyFileFailed":
         return `could not use the API key file '${where}'${detail}`
     }
@@ -180,6 +199,8 @@ const requestAnswer = (r: RequestError): Answer => {
       return answer(404, "invalid_request_error", "model_not_found", r.message, { param: r.param })
     case "ShuttingDown":
       return answer(503, "server_error", "server_shutting_down", r.message, { headers: { "retry-after": "5" } })
+    case "TooLarge":
+      return answer(413, "invalid_request_error", "request_too_large", r.message, { headers: noRetry })
   }
 }
 

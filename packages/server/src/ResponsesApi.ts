@@ -67,7 +67,7 @@ export const ResponsesRequest = Schema.Struct({
     verbosity: Schema.optional(Schema.NullOr(Schema.Literal("low", "medium", "high")))
   }))),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),
-  prompt_cache_key: Schema.optional(Schema.NullOr(Schema.String)),
+  prompt_cache_key: Schema.optional(Schema.NullOr(CodexWire.SessionId)),
   previous_response_id: Schema.optional(Schema.Unknown),
   conversation: Schema.optional(Schema.Unknown),
   background: Schema.optional(Schema.NullOr(Schema.Boolean)),

@@ -51,6 +51,23 @@ export type Fault =
   }
   | { readonly _tag: "MalformedJson"; readonly status: number }
   | { readonly _tag: "Reset" }
+  | { readonly _tag: "LostAnswer" }
+  | {
+    readonly _tag: "LargeBody"
+    readonly status: number
+    readonly size: number
+    readonly prefix: string
+    readonly fill: string
+    readonly headers: Readonly<Record<string, string>>
+  }
+  | {
+    readonly _tag: "Trickle"
+    readonly status: number
+    readonly prefix: string
+    readonly chunk: string
+    readonly every: Duration.Duration
+    readonly headers: Readonly<Record<string, string>>
+  }
 
 /**
  * Answers late (then normally, or with the next matching fault). Uses the
@@ -90,6 +107,64 @@ export const malformedJson = (code = 200): Fault => ({ _tag: "MalformedJson", st
  * @category constructors
  */
 export const reset: Fault = { _tag: "Reset" }
+
+/**
+ * Handles the request (a refresh token is spent, a code redeemed), then
+ * destroys the connection before the answer goes out: the server acted, the
+ * client never hears of it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const lostAnswer: Fault = { _tag: "LostAnswer" }
+
+/**
+ * Answers `status` with a body of `size` bytes: `prefix`, then `fill` repeated
+ * (cut to size), generated as the client reads it, so that a gigabyte costs
+ * the fake nothing. `content-length` is declared only when `headers` says so;
+ * otherwise the body is chunked.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const largeBody = (
+  size: number,
+  options: {
+    readonly status?: number
+    readonly prefix?: string
+    readonly fill?: string
+    readonly headers?: Readonly<Record<string, string>>
+  } = {}
+): Fault => ({
+  _tag: "LargeBody",
+  status: options.status ?? 200,
+  size,
+  prefix: options.prefix ?? "",
+  fill: options.fill ?? "x",
+  headers: options.headers ?? { "content-type": "application/json" }
+})
+
+/**
+ * Answers `status` and headers at once, then `prefix`, then `chunk` every
+ * `every` (on the server's `Clock`), forever: a server that trickles.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const trickle = (options: {
+  readonly every: Duration.DurationInput
+  readonly chunk: string
+  readonly prefix?: string
+  readonly status?: number
+  readonly headers?: Readonly<Record<string, string>>
+}): Fault => ({
+  _tag: "Trickle",
+  status: options.status ?? 200,
+  prefix: options.prefix ?? "",
+  chunk: options.chunk,
+  every: Duration.decode(options.every),
+  headers: options.headers ?? { "content-type": "text/event-stream" }
+})
 
 /**
  * When a fault applies: to the requests of `endpoint` (or `"*"` for all),

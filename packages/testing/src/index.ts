@@ -15,3 +15,8 @@ export * as FakeOAuthServer from "./FakeOAuthServer.js"
  * @since 0.1.0
  */
 export * as FakeCodexBackend from "./FakeCodexBackend.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as LargeUpload from "./LargeUpload.js"

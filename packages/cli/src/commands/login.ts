@@ -6,6 +6,7 @@ import {
   IdTokenVerifier,
   Login,
   PasteLogin,
+  Printable,
   SecureRandom
 } from "@subauth/core"
 import { NodeBrowser, NodeCallbackServer, NodeTokenStore } from "@subauth/node"
@@ -77,8 +78,8 @@ const signIn = (args: Args, explicit: "device" | "browser" | "paste" | undefined
     } else {
       const { style } = output
       yield* output.out(
-        `${style.green("Signed in")} as ${style.bold(Option.getOrElse(t.email, () => "(no email)"))}` +
-          `${Option.match(t.planType, { onNone: () => "", onSome: (p) => ` (${p})` })}, profile ${result.profile}.`
+        `${style.green("Signed in")} as ${style.bold(Printable.line(Option.getOrElse(t.email, () => "(no email)")))}` +
+          `${Option.match(t.planType, { onNone: () => "", onSome: (p) => ` (${Printable.line(p)})` })}, profile ${result.profile}.`
       )
       yield* output.info(
         `Tokens are in the ${info.kind} store (${info.location})` +

@@ -1,4 +1,4 @@
-import { SubscriptionLLM } from "@subauth/core"
+import { Printable, SubscriptionLLM } from "@subauth/core"
 import { Effect, Layer } from "effect"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
@@ -16,8 +16,10 @@ export const run = (args: Args) =>
       yield* output.json(list)
       return ExitCode.Ok
     }
-    const width = Math.max(...list.models.map((m) => m.slug.length), 4)
-    for (const model of list.models) {
+    // The backend's names, as one printable line each.
+    const rows = list.models.map((m) => ({ ...m, slug: Printable.line(m.slug), displayName: Printable.line(m.displayName) }))
+    const width = Math.max(...rows.map((m) => m.slug.length), 4)
+    for (const model of rows) {
       const context = model.contextWindow !== undefined ? `${Math.round(model.contextWindow / 1000)}k context` : ""
       yield* output.out(`${model.slug.padEnd(width)}  ${model.displayName}${context ? `  ${output.style.dim(context)}` : ""}`)
     }

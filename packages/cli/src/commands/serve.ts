@@ -3,7 +3,6 @@
  * machine, backed by a profile's subscription, until SIGINT or SIGTERM (the
  * runtime interrupts `run`; the proxy's scope closes, which drains it).
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SecureRandom, TokenManager } from "@subauth/core"
 import { OpenAIProxy, ProxyError, ServeKey } from "@subauth/server"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
@@ -19,8 +18,12 @@ export interface Args {
   readonly host: string
   readonly profile: string
   readonly store: StoreChoice
-  /** `--api-key`, or `SUBAUTH_SERVE_KEY`. */
+  /** `--api-key` (on the command line, which every local user can read: it warns). */
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
+  /** `--api-key-file`. */
+  readonly apiKeyFile?: Option.Option<string>
+  /** `SUBAUTH_SERVE_KEY`. */
+  readonly envApiKey?: Option.Option<Redacted.Redacted<string>>
   readonly allowRemote: boolean
   /** `--cors ORIGIN`, repeatable. */
   readonly cors: ReadonlyArray<string>
@@ -29,6 +32,20 @@ export interface Args {
 // Refusals that are about the command line: exit code 2, like any usage error.
 const usageReasons: ReadonlySet<ProxyError.StartError["reason"]> = new Set(["RemoteNotAllowed", "WeakKey", "InvalidKey"])
 
+type KeySource = "flag" | "file" | "env"
+
+/** The key the user gave, and how: `--api-key`, `--api-key-file`, `SUBAUTH_SERVE_KEY`, in that order. */
+const givenKey = (args: Args): Effect.Effect<Option.Option<{ readonly key: Redacted.Redacted<string>; readonly source: KeySource }>, UsageError | ProxyError.StartError> => {
+  const file = args.apiKeyFile ?? Option.none()
+  if (Option.isSome(args.apiKey) && Option.isSome(file)) {
+    return Effect.fail(new UsageError({ message: "give the key with --api-key or with --api-key-file, not both" }))
+  }
+  if (Option.isSome(args.apiKey)) return Effect.succeedSome({ key: args.apiKey.value, source: "flag" as const })
+  if (Option.isSome(file)) return Effect.map(ServeKey.fromFile(file.value), (key) => Option.some({ key, source: "file" as const }))
+  const env = args.envApiKey ?? Option.none()
+  return Effect.succeed(Option.map(env, (key) => ({ key, source: "env" as const })))
+}
+
 const check = (args: Args) => {
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     return Effect.fail(new UsageError({ message: `--port must be a port number (0 to 65535), got ${args.port}` }))
@@ -36,13 +53,14 @@ const check = (args: Args) => {
   if (OpenAIProxy.isLoopback(args.host)) return Effect.void
   if (!args.allowRemote) {
     return Effect.fail(new UsageError({
-      message: `--host ${args.host} is not a loopback address: other machines could use your subscription; ` +
-        `add --allow-remote (with a strong --api-key) if that is what you want, or use --host 127.0.0.1`
+      message: `--host ${/^[\w.:[\]-]+$/.test(args.host) ? args.host : JSON.stringify(args.host)} is not a loopback address ` +
+        `(127.0.0.1, ::1 or localhost): other machines could use your subscription; ` +
+        `add --allow-remote (with a strong key of your own) if that is what you want, or use --host 127.0.0.1`
     }))
   }
-  if (Option.isNone(args.apiKey)) {
+  if (Option.isNone(args.apiKey) && Option.isNone(args.apiKeyFile ?? Option.none()) && Option.isNone(args.envApiKey ?? Option.none())) {
     return Effect.fail(new UsageError({
-      message: `listening on ${args.host} needs a key you chose: --api-key KEY or SUBAUTH_SERVE_KEY ` +
+      message: `listening on ${args.host} needs a key you chose: SUBAUTH_SERVE_KEY or --api-key-file FILE ` +
         `(at least ${ProxyError.MIN_REMOTE_KEY_LENGTH} characters)`
     }))
   }
@@ -55,9 +73,17 @@ export const run = (args: Args) =>
     const output = yield* Output
     const { style } = output
     yield* check(args)
+    const given = yield* givenKey(args)
+    if (Option.isSome(given) && given.value.source === "flag") {
+      yield* output.info(
+        `${style.yellow("warning:")} --api-key puts the key on the command line, which every user of this machine ` +
+          `can read (ps, /proc/<pid>/cmdline); set SUBAUTH_SERVE_KEY or use --api-key-file instead`
+      )
+    }
+    // The home is checked before a key is read from it or written to it (ServeKey.resolve).
     const keyFile = join(settings.home, ServeKey.FILE_NAME)
-    const { key, source } = yield* ServeKey.resolve({ given: args.apiKey, file: keyFile }).pipe(
-      Effect.provide(Layer.merge(NodeFileSystem.layer, SecureRandom.layer))
+    const { key, source } = yield* ServeKey.resolve({ given: Option.map(given, (g) => g.key), file: keyFile }).pipe(
+      Effect.provide(SecureRandom.layer)
     )
     const stack = OpenAIProxy.layer({
       apiKey: key,
@@ -68,17 +94,30 @@ export const run = (args: Args) =>
     }).pipe(Layer.provideMerge(Layers.llm(args, settings)))
 
     return yield* Effect.scoped(Effect.gen(function*() {
-      const context = yield* Layer.build(stack)
+      // A key made for a start that fails is not kept: nobody was shown it.
+      const context = yield* Layer.build(stack).pipe(
+        Effect.tapError(() => source === "generated" ? ServeKey.forget(keyFile, key) : Effect.void)
+      )
       const proxy = Context.get(context, OpenAIProxy.OpenAIProxy)
       const base = `${proxy.url}/v1`
-      const keyText = source === "generated" ? Redacted.value(key) : source === "file" ? `$(cat '${keyFile}')` : "<your key>"
+      const keyText = source === "generated"
+        ? Redacted.value(key)
+        : source === "file"
+        ? `$(cat '${keyFile}')`
+        : Option.isSome(given) && given.value.source === "file"
+        ? `$(cat '${Option.getOrElse(args.apiKeyFile ?? Option.none(), () => "")}')`
+        : "<your key>"
       yield* output.out(`${style.green("Listening")} on ${style.bold(base)} (profile ${args.profile})`)
       yield* output.out(
         source === "generated"
           ? `API key: ${style.bold(Redacted.value(key))}\n  (new; stored in ${keyFile}, shown only this once)`
           : source === "file"
           ? `API key: the one in ${keyFile}`
-          : "API key: the one you gave (--api-key or SUBAUTH_SERVE_KEY)"
+          : `API key: the one you gave (${
+            Option.isSome(given)
+              ? { flag: "--api-key", file: "--api-key-file", env: "SUBAUTH_SERVE_KEY" }[given.value.source]
+              : "--api-key"
+          })`
       )
       yield* output.out(`Use it from any OpenAI client:\n  OPENAI_BASE_URL=${base} OPENAI_API_KEY=${keyText} <your tool>`)
       if (!OpenAIProxy.isLoopback(args.host)) {

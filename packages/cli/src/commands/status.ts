@@ -1,4 +1,4 @@
-import { Consent, TokenStore } from "@subauth/core"
+import { Consent, Printable, TokenStore } from "@subauth/core"
 import * as TerminalUi from "../internal/terminalUi.js"
 import { NodeTokenStore } from "@subauth/node"
 import { DateTime, Effect, Layer, Option } from "effect"
@@ -54,11 +54,13 @@ export const run = (args: Args) =>
       return ExitCode.Ok
     }
     const when = (d: DateTime.Utc) => DateTime.formatIso(d).replace(/\.\d+Z$/, "Z")
+    // Claims are the issuer's text: shown as one printable line each.
+    const shown = (o: Option.Option<string>, none: string) => Printable.line(Option.getOrElse(o, () => none))
     const lines = [
-      `${style.green("Signed in")} as ${style.bold(Option.getOrElse(t.email, () => "(no email)"))}`,
+      `${style.green("Signed in")} as ${style.bold(shown(t.email, "(no email)"))}`,
       `  profile    ${args.profile}`,
-      `  account    ${Option.getOrElse(t.accountId, () => "(unknown)")}`,
-      `  plan       ${Option.getOrElse(t.planType, () => "(unknown)")}`,
+      `  account    ${shown(t.accountId, "(unknown)")}`,
+      `  plan       ${shown(t.planType, "(unknown)")}`,
       `  token      ${
         expired
           ? style.yellow(`expired ${when(t.expiresAt)}${Option.isSome(t.refreshToken) ? "; it is refreshed on next use" : "; no refresh token: sign in again"}`)

@@ -39,6 +39,9 @@ export const report = (error: unknown): Report => {
       return { code: ExitCode.SignInRequired, message: error.message }
     case "UsageLimitReached":
       return { code: ExitCode.UsageLimit, message: error.message }
+    case "ResponseError":
+      // The backend refused the token even after it was renewed: the sign-in is what has to change.
+      return { code: error.reason === "Unauthorized" ? ExitCode.SignInRequired : ExitCode.Failure, message: error.message }
     case "LoginError":
       return error.reason === "ConsentRequired"
         ? { code: ExitCode.Usage, message: error.message }

@@ -3,12 +3,14 @@
  * layer recipes. A recipe only one command uses stays in that command's module
  * (commands are loaded lazily; what is here is loaded for every command).
  */
-import { KeyValueStore } from "@effect/platform"
+import { FileSystem, KeyValueStore } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeKeyValueStore from "@effect/platform-node/NodeKeyValueStore"
 import { Provider, SubscriptionLLM } from "@subauth/core"
 import { NodeTokenManager, NodeTokenStore } from "@subauth/node"
 import { Config, Effect, Layer, Option } from "effect"
+import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"
 import { mkdir } from "node:fs/promises"
 import { join } from "node:path"
@@ -21,13 +23,50 @@ import type { StoreChoice } from "../commands/shared.js"
 export const ensureHome = (settings: Settings.Service) =>
   Effect.tryPromise(() => mkdir(settings.home, { recursive: true, mode: 0o700 })).pipe(Effect.ignore)
 
-/** Consent records under `SUBAUTH_HOME/consent`; `readOnly` creates nothing (status). */
+/**
+ * A `KeyValueStore` of private files: the directory made 0700, each value
+ * written to a temporary file created 0600 and renamed into place, whatever
+ * the umask (`NodeKeyValueStore.layerFileSystem` follows it: 0666 under
+ * `umask 000`). Keys are file names as that store makes them.
+ */
+export const privateFiles = (directory: string): Layer.Layer<KeyValueStore.KeyValueStore, PlatformError> =>
+  Layer.effect(
+    KeyValueStore.KeyValueStore,
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      if (!(yield* fs.exists(directory))) yield* fs.makeDirectory(directory, { recursive: true, mode: 0o700 })
+      const pathOf = (key: string) => join(directory, encodeURIComponent(key))
+      const orNone = <A>(read: Effect.Effect<A, PlatformError>) =>
+        read.pipe(
+          Effect.map(Option.some),
+          Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeedNone)
+        )
+      const names = Effect.map(fs.readDirectory(directory), (all) => all.filter((name) => !name.endsWith(".tmp")))
+      return KeyValueStore.make({
+        get: (key) => orNone(fs.readFileString(pathOf(key))),
+        getUint8Array: (key) => orNone(fs.readFile(pathOf(key))),
+        set: (key, value) => {
+          const temporary = `${pathOf(key)}.${randomBytes(6).toString("hex")}.tmp`
+          const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value
+          return fs.writeFile(temporary, bytes, { flag: "wx", mode: 0o600 }).pipe(
+            Effect.zipRight(fs.rename(temporary, pathOf(key))),
+            Effect.onError(() => Effect.ignore(fs.remove(temporary)))
+          )
+        },
+        remove: (key) => Effect.asVoid(orNone(fs.remove(pathOf(key)))),
+        clear: Effect.flatMap(names, (all) => Effect.forEach(all, (name) => fs.remove(join(directory, name)), { discard: true })),
+        size: Effect.map(names, (all) => all.length)
+      })
+    })
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+/** Consent records under `SUBAUTH_HOME/consent` (private files); `readOnly` creates nothing (status). */
 export const consentRecords = (settings: Settings.Service, options: { readonly readOnly?: boolean } = {}) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const directory = join(settings.home, "consent")
     if (options.readOnly === true && !existsSync(directory)) return KeyValueStore.layerMemory
     yield* ensureHome(settings)
-    return NodeKeyValueStore.layerFileSystem(directory).pipe(Layer.orElse(() => KeyValueStore.layerMemory))
+    return privateFiles(directory).pipe(Layer.orElse(() => KeyValueStore.layerMemory))
   }))
 
 export const store = (choice: StoreChoice, settings: Settings.Service) =>

@@ -12,6 +12,8 @@ import { TransportError } from "../AuthError.js"
 import { ResponseError, UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"
 import type { ModelInfo, RateLimits, RateLimitWindow } from "../SubscriptionLLM.js"
+import { MAX_ERROR_BODY_BYTES } from "../Limits.js"
+import { formatBytes } from "./http.js"
 import { scrub } from "./text.js"
 
 const header = (headers: Headers.Headers, name: string): string | undefined => headers[name]
@@ -91,7 +93,8 @@ const usageLimitOf = (error: CodexWire.ErrorObject, now: number, description: st
   const resetsAtSeconds = nonNull(error.resets_at)
   const resetsIn = nonNull(error.resets_in_seconds) ??
     (resetsAtSeconds !== undefined ? Math.max(0, Math.round(resetsAtSeconds - now / 1000)) : undefined)
-  const planType = nonNull(error.plan_type)
+  const rawPlan = nonNull(error.plan_type)
+  const planType = rawPlan !== undefined ? scrub(rawPlan, [], 40) : undefined
   return new UsageLimitReached({
     reason: kind === "usage_limit_reached" ? "UsageLimitReached" : "UsageNotIncluded",
     ...(planType !== undefined ? { planType } : {}),
@@ -147,7 +150,7 @@ export const streamFailure = (
  */
 export const classifyAnswer = (
   endpoint: string,
-  answer: { readonly status: number; readonly json: unknown; readonly text: string },
+  answer: { readonly status: number; readonly json: unknown; readonly text: string; readonly tooLarge?: boolean },
   now: number,
   secrets: ReadonlyArray<string> = []
 ): "Unauthorized" | UsageLimitReached | ResponseError | TransportError => {
@@ -156,7 +159,8 @@ export const classifyAnswer = (
   const error = body?.error
   const detail = typeof body?.detail === "string" ? body.detail : undefined
   const rawText = nonNull(error?.message) ?? detail ??
-    (answer.json === undefined && answer.text.length > 0 ? answer.text.replace(/\s+/g, " ").trim() : undefined)
+    (answer.json === undefined && answer.text.length > 0 ? answer.text.slice(0, 4096).replace(/\s+/g, " ").trim() : undefined) ??
+    (answer.tooLarge === true ? `its body, larger than ${formatBytes(MAX_ERROR_BODY_BYTES)}, was not read` : undefined)
   const description = rawText !== undefined ? scrub(rawText, secrets, 200) : undefined
   const limit = error !== undefined ? usageLimitOf(error, now, description) : undefined
   if (limit !== undefined) return limit

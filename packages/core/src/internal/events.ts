@@ -6,7 +6,8 @@
  *
  * @see protocol.md §5.5
  */
-import { Chunk, Data, Effect, Either, Option, Schema, Stream } from "effect"
+import { Chunk, Data, Duration, Effect, Either, Option, Schema, Stream } from "effect"
+import { TransportError } from "../AuthError.js"
 import { ResponseError, type UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"
 import type { Event, Item, RateLimits, Result, ToolCall, Usage } from "../SubscriptionLLM.js"
@@ -127,16 +128,36 @@ const decodeData = (
  */
 export const decodeEvents = <E, R>(
   bytes: Stream.Stream<Uint8Array, E, R>,
-  options: { readonly secrets?: ReadonlyArray<string> } = {}
-): Stream.Stream<Event, E | UsageLimitReached | ResponseError, R> =>
+  options: {
+    readonly secrets?: ReadonlyArray<string>
+    /** Longest line and event; default `Limits.MAX_SSE_LINE_LENGTH` and `MAX_SSE_EVENT_LENGTH`. */
+    readonly limits?: Sse.SseLimits
+    /** Longest wait for the next event (any event, also one this module skips). Default: none. */
+    readonly idleTimeout?: Duration.Duration
+    /** Longest the whole stream may take, however it trickles. Default: none. */
+    readonly streamTimeout?: Duration.Duration
+  } = {}
+): Stream.Stream<Event, E | UsageLimitReached | ResponseError | TransportError, R> =>
   Stream.suspend(() => {
     let completed = false
     let failure: UsageLimitReached | ResponseError | undefined
     const secrets = options.secrets ?? []
+    const { idleTimeout, streamTimeout } = options
+    const framed: Stream.Stream<Sse.SseEvent, E | ResponseError, R> = Stream.mapError(
+      Sse.decode(bytes, options.limits),
+      (error): E | ResponseError =>
+        error instanceof Sse.SseLimitError
+          ? new ResponseError({ reason: "InvalidResponse", description: `${error.message}; it was not read further` })
+          : error
+    )
+    const sse: Stream.Stream<Sse.SseEvent, E | ResponseError | TransportError, R> =
+      idleTimeout !== undefined && Duration.isFinite(idleTimeout)
+        ? Sse.timeoutBetween(framed, idleTimeout, () =>
+          new TransportError({ reason: "Timeout", endpoint: "responses", description: `no event for ${Duration.format(idleTimeout)}` }))
+        : framed
     return Effect.clockWith((clock) => {
       const now = () => clock.unsafeCurrentTimeMillis()
-      return Effect.succeed(
-        Sse.decode(bytes).pipe(
+      const decoded = sse.pipe(
           Stream.mapChunksEffect((chunk) => {
             if (failure !== undefined) return Effect.fail(failure)
             const out: Array<Event> = []
@@ -162,6 +183,15 @@ export const decodeEvents = <E, R>(
               : Stream.fail(new ResponseError({ reason: "StreamClosed", description: "the body ended without it" }))
           ))
         )
+      return Effect.succeed(
+        streamTimeout !== undefined && Duration.isFinite(streamTimeout)
+          ? Sse.timeoutTotal(decoded, streamTimeout, () =>
+            new TransportError({
+              reason: "Timeout",
+              endpoint: "responses",
+              description: `the answer took longer than ${Duration.format(streamTimeout)} in all`
+            }))
+          : decoded
       )
     }).pipe(Stream.unwrap)
   })

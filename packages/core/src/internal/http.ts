@@ -1,22 +1,26 @@
 import { HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import { TransportError } from "../AuthError.js"
 import { parseJson } from "./json.js"
 import { scrub } from "./text.js"
 
 export interface RawResponse {
   readonly status: number
+  /** The body, or `""` when it was larger than the limit. */
   readonly text: string
-  /** The body parsed as JSON, or undefined when it is not JSON. */
+  /** The body parsed as JSON, or undefined when it is not JSON (or was not read). */
   readonly json: unknown
   readonly headers: Readonly<Record<string, string>>
+  /** The body was larger than the limit it was read with: only the status and headers are known. */
+  readonly tooLarge?: boolean
 }
 
 /** What went wrong on the wire, in a few words, without the request. */
 export const describeTransport = (error: HttpClientError.HttpClientError, secrets: ReadonlyArray<string>): string => {
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined
-  const detail = typeof cause?.code === "string"
-    ? cause.code
+  const code = codeOf(cause)
+  const detail = code !== undefined
+    ? code
     : typeof cause?.message === "string"
     ? cause.message
     : error.reason
@@ -30,8 +34,50 @@ export interface ExecuteOptions {
   readonly secrets: ReadonlyArray<string>
 }
 
+export interface SendOptions extends ExecuteOptions {
+  /** The longest body read; a longer one comes back `tooLarge`. */
+  readonly maxBytes: number
+}
+
+// Failures of connecting: nothing of the request reached the server (Node's and undici's codes).
+const NOT_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "ENETDOWN",
+  "UND_ERR_CONNECT_TIMEOUT"
+])
+
+const codeOf = (cause: unknown): string | undefined => {
+  for (let c = cause, depth = 0; typeof c === "object" && c !== null && depth < 3; depth++) {
+    const code = (c as { code?: unknown }).code
+    if (typeof code === "string") return code
+    c = (c as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * Whether the request may have reached the server before `error`: only a
+ * failure to connect says it did not. A failure while reading the answer
+ * (`ResponseError`) comes after the server answered.
+ */
+export const requestMayHaveArrived = (error: HttpClientError.HttpClientError): boolean => {
+  if (error._tag === "ResponseError") return true
+  if (error.reason !== "Transport") return false
+  const code = codeOf(error.cause)
+  return code === undefined || !NOT_SENT.has(code)
+}
+
 const connectionFailed = (endpoint: string, secrets: ReadonlyArray<string>) => (error: HttpClientError.HttpClientError) =>
-  new TransportError({ reason: "ConnectionFailed", endpoint, description: describeTransport(error, secrets) })
+  new TransportError({
+    reason: requestMayHaveArrived(error) ? "AnswerLost" : "ConnectionFailed",
+    endpoint,
+    description: describeTransport(error, secrets)
+  })
 
 /**
  * Sends one request and hands its answer (status and headers) to `onAnswer`,
@@ -60,16 +106,48 @@ export const execute = <A, E, R>(
     })
   )
 
-/** The whole body of an answer, as text and as JSON. */
+/** "1 MiB", for messages about limits. */
+export const formatBytes = (bytes: number): string =>
+  bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0
+    ? `${bytes / (1024 * 1024)} MiB`
+    : bytes >= 1024 && bytes % 1024 === 0
+    ? `${bytes / 1024} KiB`
+    : `${bytes} bytes`
+
+/**
+ * The body of an answer, as text and as JSON, if it is at most `maxBytes`
+ * long. A body that says it is longer (`content-length`) is not read at all;
+ * one that turns out longer is read no further than the limit. Either way the
+ * stream is let go, which closes the connection, and the answer comes back
+ * `tooLarge` with an empty text: memory never holds more than the limit.
+ */
 export const readBody = (
-  response: HttpClientResponse.HttpClientResponse
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
 ): Effect.Effect<RawResponse, HttpClientError.ResponseError> =>
-  Effect.map(response.text, (text): RawResponse => ({
-    status: response.status,
-    text,
-    json: Option.getOrUndefined(parseJson(text)),
-    headers: response.headers
-  }))
+  Effect.suspend(() => {
+    const base = { status: response.status, headers: response.headers }
+    const tooLarge: RawResponse = { ...base, text: "", json: undefined, tooLarge: true }
+    const declared = Number(response.headers["content-length"])
+    const decoder = new TextDecoder()
+    const parts: Array<string> = []
+    // Past the limit from the start when the length is declared: the first chunk ends the read.
+    let size = Number.isFinite(declared) && declared > maxBytes ? declared : 0
+    return Stream.runForEachWhile(response.stream, (chunk) =>
+      Effect.sync(() => {
+        size += chunk.length
+        if (size > maxBytes) return false
+        parts.push(decoder.decode(chunk, { stream: true }))
+        return true
+      })).pipe(
+        Effect.map((): RawResponse => {
+          if (size > maxBytes) return tooLarge
+          parts.push(decoder.decode())
+          const text = parts.join("")
+          return { ...base, text, json: Option.getOrUndefined(parseJson(text)) }
+        })
+      )
+  })
 
 /**
  * Sends one request and reads its whole body, within `timeout` (see
@@ -78,7 +156,7 @@ export const readBody = (
 export const send = (
   endpoint: string,
   request: HttpClientRequest.HttpClientRequest,
-  options: ExecuteOptions
+  options: SendOptions
 ): Effect.Effect<RawResponse, TransportError, HttpClient.HttpClient> =>
   Effect.flatMap(HttpClient.HttpClient, (client) =>
     execute(
@@ -86,7 +164,7 @@ export const send = (
       endpoint,
       request,
       options,
-      (response) => Effect.mapError(readBody(response), connectionFailed(endpoint, options.secrets))
+      (response) => Effect.mapError(readBody(response, options.maxBytes), connectionFailed(endpoint, options.secrets))
     ))
 
 /**

@@ -1,14 +1,20 @@
+import * as Printable from "../Printable.js"
+
 /**
  * Replaces every occurrence of a known secret in `text` (for instance a token
  * that a misbehaving server echoed back in an error description), and anything
- * shaped like a JWT, and caps the length, so that error fields built from
- * server text never carry a secret.
+ * shaped like a JWT, removes control characters (see `Printable.line`), and
+ * caps the length, so that error fields built from server text never carry a
+ * secret or an escape sequence.
  */
 // Anything starting like a JWT (base64url of `{"`), whole or in part, even one we did not send.
 const JWT = /eyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}/g
 
 export const scrub = (text: string, secrets: ReadonlyArray<string>, maxLength = 300): string => {
-  let out = text.replace(JWT, "<redacted>")
+  // Only the part that can be kept is looked at (a server's text may be as long as its body), with room for a
+  // secret that starts in it and ends after it.
+  const room = secrets.reduce((n, secret) => Math.max(n, secret.length), 0) + maxLength + 16
+  let out = Printable.line(text.length > room ? text.slice(0, room) : text).replace(JWT, "<redacted>")
   for (const secret of secrets) {
     if (secret.length >= 8) out = out.split(secret).join("<redacted>")
   }

@@ -11,6 +11,18 @@
  * that it is stale: only one process can remove it, and nobody can remove a
  * fresh one.
  *
+ * A lock is stale when any of these holds (and it is removed only if it is
+ * still the very lock that was judged: same mtime, same content):
+ * - its holder ran on this host, in this PID namespace, and is not running any
+ *   more: stale at once;
+ * - its mtime is older than the stale time;
+ * - its mtime has not changed for the stale time while this process watched
+ *   it. This is what catches a lock whose mtime is in the future (a clock
+ *   stepped back, a file server whose clock is ahead): an mtime that does not
+ *   move is not a heartbeat, whatever it says.
+ * A lock that is none of these has a live holder: a waiter that gives up says
+ * so, and never advises removing it.
+ *
  * Time is wall-clock time, always: staleness compares file mtimes the kernel
  * sets with the current time, and a test clock must not stop the heartbeat.
  */
@@ -18,7 +30,7 @@ import { FileSystem } from "@effect/platform"
 import type { TokenStore } from "@subauth/core"
 import { Clock, Duration, Effect, Option, Random } from "effect"
 import { randomUUID } from "node:crypto"
-import { readFileSync, unlinkSync } from "node:fs"
+import { readFileSync, readlinkSync, unlinkSync } from "node:fs"
 import { hostname } from "node:os"
 import { createExclusive, isNotFound, parseJson, statIfExists, storeError } from "./files.js"
 
@@ -53,23 +65,51 @@ interface Holder {
   readonly pid?: number
   readonly host?: string
   readonly since?: string
+  /** Linux: the holder's PID namespace (`/proc/self/ns/pid`), so that a pid is looked up only where it means something. */
+  readonly pidns?: string
 }
 
-const describeHolder = (text: string | undefined): string =>
-  Option.match(Option.filter(parseJson(text ?? ""), (json): json is Holder => typeof json === "object" && json !== null), {
-    onNone: () => "an unknown process",
-    onSome: (holder) => `pid ${holder.pid ?? "?"} on ${holder.host ?? "?"} since ${holder.since ?? "?"}`
-  })
+const holderOf = (text: string | undefined): Holder | undefined =>
+  Option.getOrUndefined(Option.filter(parseJson(text ?? ""), (json): json is Holder => typeof json === "object" && json !== null))
+
+const describeHolder = (text: string | undefined): string => {
+  const holder = holderOf(text)
+  return holder === undefined
+    ? "an unknown process"
+    : `pid ${holder.pid ?? "?"} on ${holder.host ?? "?"} since ${holder.since ?? "?"}`
+}
+
+const ownPidNamespace = (() => {
+  try {
+    return readlinkSync("/proc/self/ns/pid")
+  } catch {
+    return undefined
+  }
+})()
+
+/**
+ * Whether the holder is a process of this host and PID namespace that is no
+ * longer running. Unknown (another host, another namespace, no pid) is not dead.
+ */
+const holderIsDead = (holder: Holder | undefined): boolean => {
+  if (holder === undefined || holder.host !== hostname() || holder.pidns !== ownPidNamespace) return false
+  if (typeof holder.pid !== "number" || !Number.isInteger(holder.pid) || holder.pid <= 0) return false
+  try {
+    process.kill(holder.pid, 0)
+    return false
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === "ESRCH"
+  }
+}
 
 const now = Clock.currentTimeMillis
 
+const mtimeOf = (info: FileSystem.File.Info) => Option.getOrElse(Option.map(info.mtime, (d) => d.getTime()), () => 0)
+
 /** The lock file's age by its mtime, or none if it does not exist. */
 const ageOf = (path: string) =>
-  Effect.zipWith(
-    statIfExists(path),
-    now,
-    (info, t) => Option.map(info, (i) => t - Option.getOrElse(Option.map(i.mtime, (d) => d.getTime()), () => 0))
-  )
+  Effect.zipWith(statIfExists(path), now, (info, t) => Option.map(info, (i) => t - mtimeOf(i)))
 
 const readText = (path: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) =>
@@ -78,28 +118,55 @@ const readText = (path: string) =>
 const owns = (path: string, token: string) =>
   Effect.map(readText(path), (text) => Option.isSome(text) && text.value.includes(token))
 
+/** One look at a lock: its mtime and content. */
+interface Sighting {
+  readonly mtime: number
+  readonly text: string
+}
+
+const look = (path: string) =>
+  Effect.gen(function*() {
+    const info = yield* statIfExists(path).pipe(Effect.orElseSucceed(() => Option.none<FileSystem.File.Info>()))
+    if (Option.isNone(info)) return Option.none<Sighting>()
+    const text = yield* readText(path)
+    return Option.map(text, (t): Sighting => ({ mtime: mtimeOf(info.value), text: t }))
+  })
+
+/** Why a lock is stale, for the log; none while its holder looks alive. */
+const stalenessOf = (sighting: Sighting, unchangedFor: number, at: number, timing: Timing): string | undefined => {
+  const holder = holderOf(sighting.text)
+  if (holderIsDead(holder)) return `its holder (pid ${holder?.pid}) no longer runs on this host`
+  const age = at - sighting.mtime
+  if (age > timing.stale) return `not refreshed for ${Math.round(age / 1000)} s (the holder probably crashed)`
+  if (unchangedFor > timing.stale) {
+    return `its time did not change for ${Math.round(unchangedFor / 1000)} s` +
+      (age < 0 ? ` (it is ${Math.round(-age / 1000)} s in the future: a clock was stepped, or the file server's clock is ahead)` : "")
+  }
+  return undefined
+}
+
 /**
- * Removes the lock at `path` if it is still stale, under the breaker lock;
- * whether it did. Never fails: whatever goes wrong, the caller tries again.
+ * Removes the lock at `path` if it is still the lock that was seen stale
+ * (same mtime, same content), under the breaker lock; whether it did. Never
+ * fails: whatever goes wrong, the caller tries again.
  */
-const breakIfStale = (path: string, timing: Timing, profile: string) =>
+const breakIfStale = (path: string, seen: Sighting, why: string, timing: Timing, profile: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const breaker = `${path}.break`
     if (!(yield* createExclusive(breaker, String(process.pid)))) {
       // Someone else is breaking it. A breaker left by a crash mid-break is removed once stale itself.
       const age = yield* ageOf(breaker)
-      if (Option.isSome(age) && age.value > timing.stale) yield* fs.remove(breaker)
+      if (Option.isSome(age) && Math.abs(age.value) > timing.stale) yield* fs.remove(breaker)
       return false
     }
     return yield* Effect.gen(function*() {
-      const age = yield* ageOf(path)
-      if (Option.isNone(age) || age.value <= timing.stale) return false
-      const holder = describeHolder(Option.getOrUndefined(yield* readText(path)))
+      const again = yield* look(path)
+      if (Option.isNone(again) || again.value.mtime !== seen.mtime || again.value.text !== seen.text) return false
       yield* fs.remove(path)
-      yield* Effect.logWarning(
-        `took over a stale token store lock held by ${holder}: not refreshed for ${Math.round(age.value / 1000)} s (the holder probably crashed)`
-      ).pipe(Effect.annotateLogs({ profile, lock: path }))
+      yield* Effect.logWarning(`took over a stale token store lock held by ${describeHolder(seen.text)}: ${why}`).pipe(
+        Effect.annotateLogs({ profile, lock: path })
+      )
       return true
     }).pipe(Effect.ensuring(fs.remove(breaker).pipe(Effect.ignore)))
   }).pipe(Effect.orElseSucceed(() => false))
@@ -110,7 +177,15 @@ const tryAcquire = (path: string) => {
   return Effect.flatMap(now, (t) =>
     createExclusive(
       path,
-      `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date(t).toISOString(), token })}\n`
+      `${
+        JSON.stringify({
+          pid: process.pid,
+          host: hostname(),
+          since: new Date(t).toISOString(),
+          token,
+          ...(ownPidNamespace !== undefined ? { pidns: ownPidNamespace } : {})
+        })
+      }\n`
     ).pipe(
       Effect.map((created) => {
         if (!created) return Option.none<string>()
@@ -172,20 +247,31 @@ export const withFileLock = <A, E, R>(
   return Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const started = yield* now
+      // The lock as last seen, and since when it has looked exactly so (this process's clock).
+      let seen: (Sighting & { readonly since: number }) | undefined
       while (true) {
         const token = yield* tryAcquire(path).pipe(
           Effect.mapError((error) => storeError("LockFailed", profile, path, "could not create the lock file", error))
         )
         if (Option.isSome(token)) return token.value
-        if (yield* breakIfStale(path, timing, profile)) continue
-        if ((yield* now) - started > timing.timeout) {
-          const holder = describeHolder(Option.getOrUndefined(yield* readText(path)))
+        const sighting = yield* look(path)
+        const at = yield* now
+        if (Option.isSome(sighting)) {
+          if (seen === undefined || seen.mtime !== sighting.value.mtime || seen.text !== sighting.value.text) {
+            seen = { ...sighting.value, since: at }
+          }
+          const why = stalenessOf(sighting.value, at - seen.since, at, timing)
+          if (why !== undefined && (yield* breakIfStale(path, sighting.value, why, timing, profile))) continue
+        }
+        if (at - started > timing.timeout) {
+          // Not stale, so its holder is alive (it keeps the lock fresh): never advise removing it.
           return yield* storeError(
             "LockFailed",
             profile,
             path,
-            `timed out after ${Math.round(timing.timeout / 1000)} s waiting for the lock held by ${holder}; ` +
-              `if no process using these tokens is running, remove the lock file`
+            `timed out after ${Math.round(timing.timeout / 1000)} s waiting for the lock held by ` +
+              `${describeHolder(Option.getOrUndefined(Option.map(sighting, (l) => l.text)))}, which is still running ` +
+              `and keeps the lock fresh; try again when it has finished`
           )
         }
         const pause = yield* Random.nextRange(timing.retry / 2, timing.retry * 1.5)

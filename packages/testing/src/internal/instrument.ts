@@ -1,6 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema, Stream } from "effect"
 import type { Fault, RecordedRequest, Rule } from "../FakeHttp.js"
 
 /** A request with its body already read, handed to a fake endpoint. */
@@ -28,6 +28,19 @@ const fieldsOf = (contentType: string | undefined, body: string): {
   return { fields, json }
 }
 
+/** `size` bytes: `prefix`, then `fill` repeated, in chunks of about 64 KiB made as they are pulled. */
+const largeBody = (prefix: string, fill: string, size: number): Stream.Stream<Uint8Array> => {
+  const encoder = new TextEncoder()
+  const head = encoder.encode(prefix).subarray(0, size)
+  const unit = encoder.encode(fill.length > 0 ? fill : "x")
+  const block = new Uint8Array(Math.max(1, Math.floor(65536 / unit.length)) * unit.length)
+  for (let i = 0; i < block.length; i += unit.length) block.set(unit, i)
+  return Stream.concat(
+    Stream.make(head),
+    Stream.unfold(size - head.length, (left) => left <= 0 ? Option.none() : Option.some([block.subarray(0, Math.min(left, block.length)), left - block.length] as const))
+  )
+}
+
 interface ActiveRule {
   readonly rule: Rule
   seen: number
@@ -52,8 +65,24 @@ export const makeRecorder = () => {
     return out
   }
 
-  const respondWith = (fault: Exclude<Fault, { _tag: "Latency" }>, request: HttpServerRequest.HttpServerRequest) => {
+  const respondWith = (
+    fault: Exclude<Fault, { _tag: "Latency" | "LostAnswer" }>,
+    request: HttpServerRequest.HttpServerRequest
+  ) => {
     switch (fault._tag) {
+      case "LargeBody":
+        return Effect.succeed(
+          HttpServerResponse.stream(largeBody(fault.prefix, fault.fill, fault.size), { status: fault.status, headers: fault.headers })
+        )
+      case "Trickle": {
+        const encoder = new TextEncoder()
+        const chunk = encoder.encode(fault.chunk)
+        const body = Stream.concat(
+          Stream.make(encoder.encode(fault.prefix)),
+          Stream.repeatEffect(Effect.as(Effect.sleep(fault.every), chunk))
+        )
+        return Effect.succeed(HttpServerResponse.stream(body, { status: fault.status, headers: fault.headers }))
+      }
       case "Status":
         return Effect.succeed(
           typeof fault.body === "string"
@@ -109,6 +138,7 @@ export const makeRecorder = () => {
       }
       const faults = matching(base)
       const terminal = faults.find((f): f is Exclude<Fault, { _tag: "Latency" }> => f._tag !== "Latency")
+      const lost = terminal?._tag === "LostAnswer"
       const recorded: RecordedRequest = { ...base, fault: terminal?._tag ?? faults[0]?._tag }
       log.push(recorded)
       for (const fault of faults) {
@@ -118,7 +148,7 @@ export const makeRecorder = () => {
       if (faults.some((f) => f._tag === "Latency") && NodeHttpServerRequest.toIncomingMessage(request).socket.destroyed) {
         return yield* Effect.interrupt
       }
-      if (terminal !== undefined) return yield* respondWith(terminal, request)
+      if (terminal !== undefined && terminal._tag !== "LostAnswer") return yield* respondWith(terminal, request)
       const incoming: Incoming = {
         ...recorded,
         url,
@@ -126,7 +156,13 @@ export const makeRecorder = () => {
         header: (name) => request.headers[name.toLowerCase()],
         field: (name) => fields.find(([k]) => k === name)?.[1]
       }
-      return yield* handler(incoming)
+      if (!lost) return yield* handler(incoming)
+      // The endpoint acts; its answer is lost with the connection.
+      yield* Effect.ignore(handler(incoming))
+      return yield* Effect.zipRight(
+        Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
+        Effect.never
+      )
     })
 
   return {
