@@ -136,9 +136,14 @@ export const SessionIdParam = HttpApiSchema.param("id", Schema.String.pipe(Schem
  */
 export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("CreateSessionRequest")({
   user_id: Schema.String.pipe(Schema.maxLength(200)),
-  method: Schema.Literal("device", "paste"),
+  /** `device` or `paste`; without it the user picks on the connect page (`connect_url`), where `subauth connect` is offered too. */
+  method: Schema.optional(Schema.Literal("device", "paste")),
   /** The app showed the terms notice and the user accepted it: recorded as their consent, attested by this key. */
-  accept_terms: Schema.optional(Schema.Boolean)
+  accept_terms: Schema.optional(Schema.Boolean),
+  /** Where the connect page sends the user when done: must start with one of the tenant's return addresses. */
+  return_url: Schema.optional(Schema.String.pipe(Schema.maxLength(2000))),
+  /** The connect page's language (`en`, `de`); default: the browser's. */
+  locale: Schema.optional(Schema.String.pipe(Schema.maxLength(10)))
 }) {}
 
 /**
@@ -148,7 +153,8 @@ export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("Cr
 export class Session extends Schema.Class<Session>("Session")({
   id: Schema.String,
   user_id: Schema.String,
-  method: Schema.Literal("device", "paste"),
+  /** `page`: the user has not picked yet on the connect page; `cli`: `subauth connect` on the user's computer. */
+  method: Schema.Literal("device", "paste", "page", "cli"),
   status: Schema.Literal("pending", "connected", "expired", "denied", "failed"),
   reason: Schema.NullOr(Schema.String),
   message: Schema.NullOr(Schema.String),
@@ -156,7 +162,12 @@ export class Session extends Schema.Class<Session>("Session")({
   created_at: Time,
   expires_at: Time,
   device: Schema.NullOr(Schema.Struct({ user_code: Schema.String, verification_uri: Schema.String, interval: Schema.Number })),
-  paste: Schema.NullOr(Schema.Struct({ authorize_url: Schema.String, redirect_uri: Schema.String }))
+  paste: Schema.NullOr(Schema.Struct({ authorize_url: Schema.String, redirect_uri: Schema.String })),
+  /**
+   * Only when the session is created: the connect page for the user (single use, valid 10 minutes; it sets a cookie
+   * and leaves the address bar). Send the user there instead of showing the code yourself.
+   */
+  connect_url: Schema.optional(Schema.String)
 }) {}
 
 /**

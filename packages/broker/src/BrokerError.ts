@@ -69,7 +69,8 @@ export const Code = Schema.Literal(
   "issuer_unavailable",
   "payload_too_large",
   "database_unavailable",
-  "internal_error"
+  "internal_error",
+  "different_account"
 )
 
 /**
@@ -97,7 +98,8 @@ export const statusOf: Record<Code, number> = {
   issuer_unavailable: 503,
   payload_too_large: 413,
   database_unavailable: 503,
-  internal_error: 500
+  internal_error: 500,
+  different_account: 409
 }
 
 /**

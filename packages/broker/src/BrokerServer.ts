@@ -32,6 +32,7 @@ import { createServer } from "node:http"
 import * as Audit from "./Audit.js"
 import * as Api from "./BrokerApi.js"
 import * as BrokerDatabase from "./BrokerDatabase.js"
+import * as ConnectPage from "./ConnectPage.js"
 import { type BrokerError, type DatabaseError, statusOf, type VaultError } from "./BrokerError.js"
 import { ConnectSessions, type View } from "./ConnectSessions.js"
 import { type ConnectionStatus, Connections, type IssuedToken } from "./Connections.js"
@@ -192,14 +193,27 @@ const HealthLive = HttpApiBuilder.group(Api.BrokerApi, "health", (handlers) =>
         ))
   }))
 
-const ConnectLive = HttpApiBuilder.group(Api.BrokerApi, "connect", (handlers) =>
+// The broker's address as the request reached it: the connect page's links when no public address is configured.
+const originOf = (request: HttpServerRequest.HttpServerRequest) => `http://${request.headers["host"] ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`}`
+
+const connectLive = (options: Options) => HttpApiBuilder.group(Api.BrokerApi, "connect", (handlers) =>
   Effect.gen(function*() {
     const sessions = yield* ConnectSessions
     return handlers
       .handle("create", ({ payload }) =>
         asCaller((caller) =>
-          answer(sessions.create(caller, { userId: payload.user_id, method: payload.method, acceptTerms: payload.accept_terms === true }))
-            .pipe(Effect.map(sessionOf))
+          Effect.gen(function*() {
+            const request = yield* HttpServerRequest.HttpServerRequest
+            const created = yield* answer(sessions.create(caller, {
+              userId: payload.user_id,
+              method: payload.method ?? "page",
+              acceptTerms: payload.accept_terms === true,
+              returnUrl: payload.return_url,
+              locale: payload.locale,
+              pageBase: options.publicUrl ?? originOf(request)
+            }))
+            return new Api.Session({ ...sessionOf(created), connect_url: created.connectUrl })
+          })
         ))
       .handle("get", ({ path }) => asCaller((caller) => answer(sessions.get(caller.tenantId, path.id)).pipe(Effect.map(sessionOf))))
       .handle("consent", ({ path }) =>
@@ -471,10 +485,11 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants
  * @since 0.1.0
  * @category layers
  */
-export const layerApi = HttpApiBuilder.api(Api.BrokerApi).pipe(
-  Layer.provide([HealthLive, ConnectLive, UsersLive, AuditLive]),
-  Layer.provide(TenantAuthLive)
-)
+export const layerApi = (options: Options = {}) =>
+  HttpApiBuilder.api(Api.BrokerApi).pipe(
+    Layer.provide([HealthLive, connectLive(options), UsersLive, AuditLive]),
+    Layer.provide(TenantAuthLive)
+  )
 
 /**
  * @since 0.1.0
@@ -485,6 +500,11 @@ export interface Options {
   readonly host?: string
   /** Default {@link DEFAULT_PORT}; 0 for any free port. */
   readonly port?: number
+  /**
+   * The address users reach the broker at (behind a proxy: `https://broker.example.com`), for the connect page's
+   * links and cookies. Default: the address the app's request came to.
+   */
+  readonly publicUrl?: string
 }
 
 /**
@@ -498,7 +518,8 @@ export const layer = (options: Options = {}) => {
   const port = options.port ?? DEFAULT_PORT
   const serve = HttpApiBuilder.serve(middleware).pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(layerApi)
+    Layer.provide(ConnectPage.routes(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {})),
+    Layer.provide(layerApi(options))
   )
   const running = Layer.effect(
     BrokerServer,

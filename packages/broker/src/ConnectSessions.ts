@@ -24,9 +24,10 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { DeviceLogin, PasteLogin, type Provider, type SecureRandom } from "@subauth/core"
+import { DeviceLogin, PasteLogin, Provider, SecureRandom } from "@subauth/core"
 import type { Login } from "@subauth/core"
 import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import { checkUserId, Connections, type ConsentRecord } from "./Connections.js"
@@ -38,7 +39,16 @@ import { Vault } from "./Vault.js"
  * @since 0.1.0
  * @category models
  */
-export type Method = "device" | "paste"
+export type Method = "device" | "paste" | "page" | "cli"
+
+/**
+ * The methods that sign in through the broker itself (the others: `page`, the
+ * user picks on the connect page; `cli`, `subauth connect` on the user's computer).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FlowMethod = "device" | "paste"
 
 /**
  * @since 0.1.0
@@ -64,7 +74,10 @@ export const reasons = {
   issuer_unavailable: "the sign-in server kept failing: start a new session later",
   id_token_invalid: "the sign-in's identity could not be verified",
   storage_failed: "the sign-in could not be stored",
-  too_many_attempts: "too many wrong addresses were pasted: start a new session"
+  too_many_attempts: "too many wrong addresses were pasted: start a new session",
+  different_account:
+    "the sign-in is of another ChatGPT account than the one this user connected before; sign in with that account, " +
+    "or have the app sign the user out first"
 } as const
 
 /**
@@ -89,6 +102,7 @@ export interface View {
   readonly consent: "required" | "given"
   readonly createdAt: number
   readonly expiresAt: number
+  readonly returnUrl: Option.Option<string>
   readonly device: Option.Option<{ readonly userCode: string; readonly verificationUri: string; readonly intervalSeconds: number }>
   readonly paste: Option.Option<{ readonly authorizeUrl: string; readonly redirectUri: string }>
 }
@@ -125,8 +139,17 @@ export const DEFAULTS = {
   tick: Duration.millis(500),
   claim: Duration.seconds(60),
   maxPasteAttempts: 5,
-  maxPollFailures: 10
+  maxPollFailures: 10,
+  maxRestarts: 5
 } as const
+
+/**
+ * How long the connect page's link may wait for its first (and only) use.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LINK_TTL_MILLIS = 10 * 60_000
 
 /**
  * @since 0.1.0
@@ -144,13 +167,38 @@ export declare namespace ConnectSessions {
    * @category models
    */
   export interface Service {
+    /**
+     * A new session. Without a method the user picks one on the connect page;
+     * `pageBase` is the broker's public address, for the page's link (`connectUrl`,
+     * single use, valid {@link LINK_TTL_MILLIS}).
+     */
     readonly create: (
       caller: Caller,
-      request: { readonly userId: string; readonly method: Method; readonly acceptTerms: boolean }
-    ) => Effect.Effect<View, Error>
+      request: {
+        readonly userId: string
+        readonly method: Method
+        readonly acceptTerms: boolean
+        readonly returnUrl?: string | undefined
+        readonly locale?: string | undefined
+        readonly pageBase: string
+      }
+    ) => Effect.Effect<View & { readonly connectUrl: string }, Error>
     readonly get: (tenantId: string, id: string) => Effect.Effect<View, Error>
-    /** Records that the user accepted the terms (attested by `attestedBy`), and starts the sign-in. */
-    readonly consent: (tenantId: string, id: string, attestedBy: string) => Effect.Effect<View, Error>
+    /**
+     * Records that the user accepted the terms (attested by `attestedBy`; the
+     * hash of the text shown, when it was not the default English one), and
+     * starts the sign-in.
+     */
+    readonly consent: (tenantId: string, id: string, attestedBy: string, textSha256?: string) => Effect.Effect<View, Error>
+    /** The method the user picked on the connect page: starts it. */
+    readonly choose: (tenantId: string, id: string, method: FlowMethod | "cli") => Effect.Effect<View, Error>
+    /**
+     * Starts over for the same user, return address and consent (a code
+     * expired, device codes were off): a new session takes the old one's page.
+     */
+    readonly restart: (tenantId: string, id: string, method: Method) => Effect.Effect<View, Error>
+    /** Tokens `subauth connect` obtained on the user's computer for a session in `cli` mode. */
+    readonly complete: (tenantId: string, id: string, obtained: Login.Obtained) => Effect.Effect<View, Error>
     /** The paste method's second step: the address the browser ended on. */
     readonly submitRedirect: (tenantId: string, id: string, url: string) => Effect.Effect<View, Error>
     /** One round of the poll loop: expires what ran out, polls what is due. The number of sessions polled. */
@@ -169,7 +217,7 @@ const SessionRow = Schema.Struct({
   id: Schema.String,
   tenant_id: Schema.String,
   user_id: Schema.String,
-  method: Schema.Literal("device", "paste"),
+  method: Schema.Literal("device", "paste", "page", "cli"),
   status: Schema.Literal("pending", "connected", "expired", "denied", "failed"),
   reason: Schema.NullOr(Schema.String),
   description: Schema.NullOr(Schema.String),
@@ -185,14 +233,56 @@ const SessionRow = Schema.Struct({
   redirect_uri: Schema.NullOr(Schema.String),
   oauth_state: Schema.NullOr(Schema.String),
   code_verifier: Schema.NullOr(Schema.String),
-  paste_attempts: Int
+  paste_attempts: Int,
+  return_url: Schema.NullOr(Schema.String),
+  locale: Schema.NullOr(Schema.String),
+  restarts: Int
 })
 type SessionRow = typeof SessionRow.Type
 
 const COLUMNS = `id, tenant_id, user_id, method, status, reason, description, created_at, expires_at, consent_at, user_code,
-  verification_uri, device_auth_id, interval_ms, poll_failures, authorize_url, redirect_uri, oauth_state, code_verifier, paste_attempts`
+  verification_uri, device_auth_id, interval_ms, poll_failures, authorize_url, redirect_uri, oauth_state, code_verifier, paste_attempts,
+  return_url, locale, restarts`
+
+const isLoopbackHost = Provider.isLoopback
 
 const isReason = (value: string | null): value is Reason => value !== null && value in reasons
+
+/**
+ * The locales of the connect page.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const LOCALES = ["en", "de"] as const
+
+const checkLocale = (locale: string) =>
+  (LOCALES as ReadonlyArray<string>).includes(locale)
+    ? Effect.succeed(locale)
+    : Effect.fail(new BrokerError({ code: "invalid_request", description: `"locale" must be one of ${LOCALES.join(", ")}` }))
+
+/**
+ * Whether `url` is under `prefix`: the same origin, and its path starting with
+ * the prefix's path at a segment boundary.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isUnder = (url: URL, prefix: string): boolean => {
+  if (!URL.canParse(prefix)) return false
+  const allowed = new URL(prefix)
+  if (allowed.origin !== url.origin) return false
+  const base = allowed.pathname.endsWith("/") ? allowed.pathname : `${allowed.pathname}/`
+  return url.pathname === allowed.pathname || url.pathname.startsWith(base)
+}
+
+/**
+ * The hash a single-use secret (a page link, a page cookie, a hand-off code) is found by.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const hashSecret = (secret: string): string => createHash("sha256").update(secret, "utf8").digest("base64url")
 
 const viewOf = (row: SessionRow): View => ({
   id: row.id,
@@ -204,6 +294,7 @@ const viewOf = (row: SessionRow): View => ({
   consent: row.consent_at === null ? "required" : "given",
   createdAt: row.created_at,
   expiresAt: row.expires_at,
+  returnUrl: Option.fromNullable(row.return_url),
   device: row.method === "device" && row.user_code !== null && row.verification_uri !== null
     ? Option.some({ userCode: row.user_code, verificationUri: row.verification_uri, intervalSeconds: Math.round((row.interval_ms ?? 5000) / 1000) })
     : Option.none(),
@@ -242,6 +333,10 @@ const outcomeOf = (error: Login.FlowError | Login.Error | BrokerError | Database
       return { _tag: "End", status: "failed", reason: "exchange_failed" }
     case "ClaimsError":
       return { _tag: "End", status: "failed", reason: "id_token_invalid" }
+    case "BrokerError":
+      return error.code === "different_account"
+        ? { _tag: "End", status: "failed", reason: "different_account" }
+        : { _tag: "End", status: "failed", reason: "storage_failed" }
     default:
       return { _tag: "End", status: "failed", reason: "storage_failed" }
   }
@@ -267,6 +362,7 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
     const audit = yield* Audit
     const connections = yield* Connections
     const context = yield* Effect.context<SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient>()
+    const random = yield* SecureRandom.SecureRandom
     const ttlMillis = Duration.toMillis(Duration.decode(options.ttl ?? DEFAULTS.ttl))
     const claimMillis = Duration.toMillis(Duration.decode(options.claim ?? DEFAULTS.claim))
     const maxPerUser = options.maxPendingPerUser ?? DEFAULTS.maxPendingPerUser
@@ -301,6 +397,8 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
     const start = (row: SessionRow) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
+        // `page`: the user picks on the page; `cli`: `subauth connect` brings the tokens. Nothing to ask the issuer yet.
+        if (row.method === "page" || row.method === "cli") return
         if (row.method === "device") {
           const code = yield* DeviceLogin.requestCode.pipe(Effect.provide(context), Effect.either)
           if (code._tag === "Left") {
@@ -337,9 +435,9 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
         yield* audit.record(row.tenant_id, "sign_in.started", { userId: row.user_id, detail: { session: row.id, method: row.method } })
       })
 
-    const giveConsent = (row: SessionRow, attestedBy: string) =>
+    const giveConsent = (row: SessionRow, attestedBy: string, textSha256?: string) =>
       Effect.gen(function*() {
-        yield* connections.recordConsent(row.tenant_id, row.user_id, attestedBy)
+        yield* connections.recordConsent(row.tenant_id, row.user_id, attestedBy, textSha256)
         const now = yield* Clock.currentTimeMillis
         const updated = yield* sql`UPDATE connect_sessions SET consent_at = ${now}, updated_at = ${now}
           WHERE id = ${row.id} AND status = 'pending' AND consent_at IS NULL RETURNING id`.pipe(
@@ -385,10 +483,14 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
             retryAfter: 30
           })
         }
+        const returnUrl = request.returnUrl === undefined ? null : yield* checkReturnUrl(caller.tenantId, request.returnUrl)
+        const locale = request.locale === undefined ? null : yield* checkLocale(request.locale)
         const id = yield* randomId("cs_", 32).pipe(Effect.provide(context))
+        const link = Buffer.from(yield* random.bytes(32)).toString("base64url")
         yield* sql`INSERT INTO connect_sessions (id, tenant_id, user_id, method, status, created_by, created_at, updated_at, expires_at,
-            poll_failures, paste_attempts)
-          VALUES (${id}, ${caller.tenantId}, ${userId}, ${request.method}, 'pending', ${caller.keyId}, ${now}, ${now}, ${now + ttlMillis}, 0, 0)`
+            poll_failures, paste_attempts, return_url, locale, link_hash, link_expires_at)
+          VALUES (${id}, ${caller.tenantId}, ${userId}, ${request.method}, 'pending', ${caller.keyId}, ${now}, ${now}, ${now + ttlMillis},
+            0, 0, ${returnUrl}, ${locale}, ${hashSecret(link)}, ${now + Math.min(LINK_TTL_MILLIS, ttlMillis)})`
           .pipe(Effect.mapError(dbFailed("creating a connect session")))
         const row = yield* readOrFail(caller.tenantId, id)
         if (request.acceptTerms) {
@@ -397,7 +499,25 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
             Effect.tapError(() => sql`DELETE FROM connect_sessions WHERE id = ${id}`.pipe(Effect.ignore))
           )
         }
-        return viewOf(yield* readOrFail(caller.tenantId, id))
+        return { ...viewOf(yield* readOrFail(caller.tenantId, id)), connectUrl: `${request.pageBase.replace(/\/+$/, "")}/connect/l/${link}` }
+      })
+
+    // A return address must start with one of the tenant's allowed prefixes (no open redirect from the page).
+    const checkReturnUrl = (tenantId: string, returnUrl: string) =>
+      Effect.gen(function*() {
+        const invalid = (why: string) => new BrokerError({ code: "invalid_request", description: `"return_url" ${why}` })
+        if (returnUrl.length > 2000 || !URL.canParse(returnUrl)) return yield* invalid("is not a URL")
+        const url = new URL(returnUrl)
+        if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))) {
+          return yield* invalid("must be https (or http on a loopback host)")
+        }
+        const allowed = yield* sql<{ prefix: string }>`SELECT prefix FROM return_urls WHERE tenant_id = ${tenantId}`.pipe(
+          Effect.mapError(dbFailed("reading the return addresses"))
+        )
+        if (!allowed.some((row) => isUnder(url, row.prefix))) {
+          return yield* invalid("is not on the tenant's list of return addresses (subauth broker tenant return-url add …)")
+        }
+        return url.toString()
       })
 
     const get = (tenantId: string, id: string) =>
@@ -416,11 +536,66 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
         description: `the connect session has ended (${row.status}${row.reason ? `: ${row.reason}` : ""}); start a new one`
       })
 
-    const consent = (tenantId: string, id: string, attestedBy: string) =>
+    const consent = (tenantId: string, id: string, attestedBy: string, textSha256?: string) =>
       Effect.gen(function*() {
         const row = yield* readOrFail(tenantId, id)
         if (row.status !== "pending") return yield* notPending(row)
-        if (row.consent_at === null) yield* giveConsent(row, attestedBy)
+        if (row.consent_at === null) yield* giveConsent(row, attestedBy, textSha256)
+        return yield* get(tenantId, id)
+      })
+
+    const choose = (tenantId: string, id: string, method: FlowMethod | "cli") =>
+      Effect.gen(function*() {
+        const row = yield* readOrFail(tenantId, id)
+        if (row.status !== "pending") return yield* notPending(row)
+        if (row.consent_at === null) return yield* new BrokerError({ code: "consent_required", description: reasons.consent_required })
+        const now = yield* Clock.currentTimeMillis
+        const chosen = yield* sql`UPDATE connect_sessions SET method = ${method}, updated_at = ${now}
+          WHERE id = ${id} AND tenant_id = ${tenantId} AND status = 'pending' AND method = 'page' RETURNING id`.pipe(
+          Effect.mapError(dbFailed("choosing a sign-in method"))
+        )
+        if (chosen.length > 0) {
+          yield* start({ ...row, method })
+          if (method === "cli") {
+            yield* audit.record(tenantId, "sign_in.started", { userId: row.user_id, detail: { session: id, method } })
+          }
+        }
+        return yield* get(tenantId, id)
+      })
+
+    const restart = (tenantId: string, id: string, method: Method) =>
+      Effect.gen(function*() {
+        const row = yield* readOrFail(tenantId, id)
+        if (row.restarts >= DEFAULTS.maxRestarts) {
+          return yield* new BrokerError({ code: "too_many_sessions", description: "this sign-in was started over too often; go back to the app and start again" })
+        }
+        const now = yield* Clock.currentTimeMillis
+        const next = yield* randomId("cs_", 32).pipe(Effect.provide(context))
+        yield* sql.withTransaction(Effect.gen(function*() {
+          const page = yield* sql<{ page_hash: string | null }>`SELECT page_hash FROM connect_sessions WHERE id = ${id} AND tenant_id = ${tenantId}`
+          yield* sql`UPDATE connect_sessions SET page_hash = NULL, status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END,
+              reason = CASE WHEN status = 'pending' THEN 'code_expired' ELSE reason END, updated_at = ${now},
+              device_auth_id = NULL, oauth_state = NULL, code_verifier = NULL
+            WHERE id = ${id} AND tenant_id = ${tenantId}`
+          yield* sql`INSERT INTO connect_sessions (id, tenant_id, user_id, method, status, created_by, created_at, updated_at, expires_at,
+              consent_at, poll_failures, paste_attempts, return_url, locale, page_hash, restarts)
+            VALUES (${next}, ${tenantId}, ${row.user_id}, ${method}, 'pending', ${"page"}, ${now}, ${now}, ${now + ttlMillis},
+              ${row.consent_at}, 0, 0, ${row.return_url}, ${row.locale}, ${page[0]?.page_hash ?? null}, ${row.restarts + 1})`
+        })).pipe(Effect.mapError(dbFailed("starting over")))
+        const fresh = yield* readOrFail(tenantId, next)
+        if (fresh.consent_at !== null) yield* start(fresh)
+        return yield* get(tenantId, next)
+      })
+
+    const complete = (tenantId: string, id: string, obtained: Login.Obtained) =>
+      Effect.gen(function*() {
+        const row = yield* readOrFail(tenantId, id)
+        if (row.status !== "pending" || row.method !== "cli") return yield* notPending(row)
+        const stored = yield* Effect.either(finish(row, obtained))
+        if (stored._tag === "Left") {
+          const outcome = outcomeOf(stored.left)
+          yield* end(row, outcome._tag === "End" ? outcome.status : "failed", outcome._tag === "End" ? outcome.reason : "storage_failed")
+        }
         return yield* get(tenantId, id)
       })
 
@@ -571,7 +746,7 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
       return claimed.length
     })
 
-    return { create, get, consent, submitRedirect, pollDue }
+    return { create, get, consent, choose, restart, complete, submitRedirect, pollDue }
   })
 
 /**

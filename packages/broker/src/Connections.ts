@@ -200,7 +200,8 @@ export declare namespace Connections {
       obtained: Login.Obtained,
       consent: ConsentRecord
     ) => Effect.Effect<TokenSet.TokenSet, Login.Error | Error>
-    readonly recordConsent: (tenantId: string, userId: string, attestedBy: string) => Effect.Effect<ConsentRecord, Error>
+    /** `textSha256`: of the text the user was shown, when not core's English notice and disclaimer. */
+    readonly recordConsent: (tenantId: string, userId: string, attestedBy: string, textSha256?: string) => Effect.Effect<ConsentRecord, Error>
     readonly consentOf: (tenantId: string, userId: string) => Effect.Effect<Option.Option<ConsentRecord>, Error>
   }
 }
@@ -360,11 +361,11 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         Effect.mapError(dbFailed("reading a consent record"))
       )
 
-    const recordConsent = (tenantId: string, userId: string, attestedBy: string) =>
+    const recordConsent = (tenantId: string, userId: string, attestedBy: string, textSha256?: string) =>
       Effect.gen(function*() {
         const record: ConsentRecord = {
           termsVersion: Consent.VERSION,
-          textSha256: yield* Consent.textSha256,
+          textSha256: textSha256 ?? (yield* Consent.textSha256),
           acceptedAt: yield* Clock.currentTimeMillis,
           attestedBy
         }
@@ -541,8 +542,25 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return result
       })
 
+    // A sign-in of another ChatGPT account than the one the user connected before is refused: the user signed in with
+    // the wrong account (the app signs the user out first to switch on purpose).
+    const checkSameAccount = (tenantId: string, userId: string, response: Login.Obtained["response"]) =>
+      Effect.gen(function*() {
+        const previous = yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection")))
+        if (Option.isNone(previous) || previous.value.account_id === null) return
+        const verifier = Context.get(context, IdTokenVerifier.IdTokenVerifier)
+        const account = yield* verifier.verify({ idToken: response.id_token, accessToken: response.access_token })
+        if (Option.isSome(account.accountId) && account.accountId.value !== previous.value.account_id) {
+          return yield* new BrokerError({
+            code: "different_account",
+            description: `the sign-in is of another ChatGPT account than the one ${JSON.stringify(userId)} connected before`
+          })
+        }
+      })
+
     const connect = (tenantId: string, userId: string, obtained: Login.Obtained, consent: ConsentRecord) =>
       Effect.gen(function*() {
+        yield* checkSameAccount(tenantId, userId, obtained.response)
         const store = yield* storeFor(tenantId)
         const record = new Consent.ConsentRecord({
           profile: userId,

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { SecureRandom } from "@subauth/core"
+import { Provider, SecureRandom } from "@subauth/core"
 import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Audit } from "./Audit.js"
@@ -85,6 +85,10 @@ export declare namespace Tenants {
     /** Revokes a key; none when there is no such key. Revoking twice is not an error. */
     readonly revokeKey: (keyId: string) => Effect.Effect<Option.Option<KeyInfo>, DatabaseError>
     readonly keys: (tenantId: string) => Effect.Effect<ReadonlyArray<KeyInfo>, DatabaseError>
+    /** Allows the connect page to send users back to addresses under `prefix` (an https URL, or http on a loopback host). */
+    readonly addReturnUrl: (tenantId: string, prefix: string) => Effect.Effect<string, BrokerError | DatabaseError>
+    readonly removeReturnUrl: (tenantId: string, prefix: string) => Effect.Effect<boolean, DatabaseError>
+    readonly returnUrls: (tenantId: string) => Effect.Effect<ReadonlyArray<string>, DatabaseError>
     /** The caller a presented secret belongs to, if it is a live key. */
     readonly authenticate: (secret: Redacted.Redacted<string>) => Effect.Effect<Option.Option<Caller>, DatabaseError>
   }
@@ -243,7 +247,20 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
       sql.withTransaction(Effect.gen(function*() {
         const deleted = yield* sql`DELETE FROM tenants WHERE id = ${tenantId} RETURNING id`
         if (deleted.length === 0) return false
-        for (const table of ["api_keys", "connections", "consents", "connect_sessions", "leases", "audit"]) {
+        for (
+          const table of [
+            "api_keys",
+            "connections",
+            "consents",
+            "connect_sessions",
+            "leases",
+            "audit",
+            "return_urls",
+            "session_keys",
+            "webhooks",
+            "webhook_deliveries"
+          ]
+        ) {
           yield* sql`DELETE FROM ${sql(table)} WHERE tenant_id = ${tenantId}`
         }
         return true
@@ -310,7 +327,38 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         for (const [hash, entry] of seen) if (entry.caller.keyId === keyId) seen.delete(hash)
       })
 
-    return { create, list, get, remove, createKey, revokeKey, keys, authenticate }
+    const addReturnUrl = (tenantId: string, prefix: string) =>
+      Effect.gen(function*() {
+        const invalid = new BrokerError({
+          code: "invalid_request",
+          description: "a return address is an https URL (or http on a loopback host), without query or fragment"
+        })
+        if (!URL.canParse(prefix)) return yield* invalid
+        const url = new URL(prefix)
+        if (
+          (url.protocol !== "https:" && !(url.protocol === "http:" && Provider.isLoopback(url.hostname))) || url.search !== "" ||
+          url.hash !== "" || url.username !== "" || url.password !== ""
+        ) return yield* invalid
+        const normalized = url.toString()
+        const exists = yield* sql`SELECT id FROM tenants WHERE id = ${tenantId}`.pipe(Effect.mapError(failed("finding the tenant")))
+        if (exists.length === 0) return yield* new BrokerError({ code: "not_found", description: `there is no tenant ${JSON.stringify(tenantId)}` })
+        const now = yield* Clock.currentTimeMillis
+        yield* sql`INSERT INTO return_urls (tenant_id, prefix, created_at) VALUES (${tenantId}, ${normalized}, ${now})
+          ON CONFLICT (tenant_id, prefix) DO NOTHING`.pipe(Effect.mapError(failed("adding a return address")))
+        return normalized
+      })
+
+    const removeReturnUrl = (tenantId: string, prefix: string) =>
+      sql`DELETE FROM return_urls WHERE tenant_id = ${tenantId} AND (prefix = ${prefix} OR prefix = ${URL.canParse(prefix) ? new URL(prefix).toString() : prefix})
+        RETURNING prefix`.pipe(Effect.map((rows) => rows.length > 0), Effect.mapError(failed("removing a return address")))
+
+    const returnUrls = (tenantId: string) =>
+      sql<{ prefix: string }>`SELECT prefix FROM return_urls WHERE tenant_id = ${tenantId} ORDER BY prefix`.pipe(
+        Effect.map((rows) => rows.map((row) => row.prefix)),
+        Effect.mapError(failed("listing return addresses"))
+      )
+
+    return { create, list, get, remove, createKey, revokeKey, keys, addReturnUrl, removeReturnUrl, returnUrls, authenticate }
   }
 )
 

@@ -113,9 +113,81 @@ const initial = Effect.gen(function*() {
   yield* sql`CREATE INDEX audit_user ON audit (tenant_id, user_id, id)`
 })
 
+// The connect page, session keys and the gateway, keeping sign-ins alive, webhooks.
+const pageAndGateway = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const id = identityColumn(sql)
+  // The connect page: a single-use link, then a cookie (both stored as hashes); a one-time code for `subauth connect`.
+  for (
+    const column of [
+      "return_url TEXT",
+      "locale TEXT",
+      "link_hash TEXT",
+      "link_expires_at BIGINT",
+      "page_hash TEXT",
+      "handoff_hash TEXT",
+      "handoff_expires_at BIGINT",
+      "restarts INTEGER NOT NULL DEFAULT 0"
+    ]
+  ) {
+    yield* sql`ALTER TABLE connect_sessions ADD COLUMN ${sql.literal(column)}`
+  }
+  yield* sql`CREATE UNIQUE INDEX connect_sessions_link ON connect_sessions (link_hash)`
+  yield* sql`CREATE UNIQUE INDEX connect_sessions_page ON connect_sessions (page_hash)`
+  yield* sql`CREATE UNIQUE INDEX connect_sessions_handoff ON connect_sessions (handoff_hash)`
+  // Where the page may send the user back to: prefixes of URLs, per tenant.
+  yield* sql`CREATE TABLE return_urls (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    prefix TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, prefix)
+  )`
+  // The latest usage windows the backend reported for a connection (JSON), and when.
+  yield* sql`ALTER TABLE connections ADD COLUMN usage_snapshot TEXT`
+  yield* sql`ALTER TABLE connections ADD COLUMN usage_at BIGINT`
+  yield* sql`CREATE TABLE session_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    uses BIGINT NOT NULL DEFAULT 0,
+    last_used_at BIGINT
+  )`
+  yield* sql`CREATE INDEX session_keys_user ON session_keys (tenant_id, user_id)`
+  yield* sql`CREATE TABLE webhooks (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    usage_threshold INTEGER,
+    created_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE TABLE webhook_deliveries (
+    id ${sql.literal(id)},
+    tenant_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    claim_holder TEXT,
+    claim_until BIGINT
+  )`
+  yield* sql`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)`
+  yield* sql`CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, id)`
+})
+
 /** Migration id → migration, in order; the migrator records which ran. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "1_initial": initial
+  "1_initial": initial,
+  "2_page_and_gateway": pageAndGateway
 }
 
 /** The id of the newest migration: what `/readyz` expects to find applied. */
