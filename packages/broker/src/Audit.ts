@@ -37,7 +37,13 @@ export const EventName = Schema.Literal(
   "session.expired",
   "session.denied",
   "session.failed",
-  "master_key.rotated"
+  "master_key.rotated",
+  "return_url.added",
+  "return_url.removed",
+  "session_key.created",
+  "session_key.revoked",
+  "session_key.used",
+  "usage.limit_reached"
 )
 
 /**

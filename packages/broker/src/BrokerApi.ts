@@ -175,7 +175,7 @@ export class Session extends Schema.Class<Session>("Session")({
  * @category schemas
  */
 export class RedirectRequest extends Schema.Class<RedirectRequest>("RedirectRequest")({
-  /** The whole address the browser ended on (`http://localhost:1455/auth/callback?code=…&state=…`). */
+  /** The whole address the browser ended on (`http://127.0.0.1:1455/auth/callback?code=…&state=…`). */
   url: Schema.String.pipe(Schema.maxLength(8192))
 }) {}
 
@@ -185,7 +185,10 @@ export class RedirectRequest extends Schema.Class<RedirectRequest>("RedirectRequ
  */
 export class ConsentBody extends Schema.Class<ConsentBody>("Consent")({
   terms_version: Schema.String,
+  /** base64url SHA-256 of the notice and disclaimer as the user was shown them (in their language, on the connect page). */
+  text_sha256: Schema.String,
   accepted_at: Time,
+  /** `user` (on the connect page) or `app:<key id>` (the app collected it). */
   attested_by: Schema.String
 }) {}
 

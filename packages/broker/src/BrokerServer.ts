@@ -165,7 +165,7 @@ const connectionOf = (status: ConnectionStatus): Api.Connection =>
     last_used_at: timeOrNull(status.lastUsedAt),
     claims_verified: status.claimsVerified,
     consent: Option.getOrNull(Option.map(status.consent, (c) =>
-      new Api.ConsentBody({ terms_version: c.termsVersion, accepted_at: time(c.acceptedAt), attested_by: c.attestedBy })))
+      new Api.ConsentBody({ terms_version: c.termsVersion, text_sha256: c.textSha256, accepted_at: time(c.acceptedAt), attested_by: c.attestedBy })))
   })
 
 const invalid = (message: string) => new Api.InvalidRequest(detail("invalid_request", message))

@@ -30,10 +30,11 @@ import { Provider, SecureRandom, type TokenSet } from "@subauth/core"
 import { Clock, Effect, Either, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
+import * as ConnectHandoff from "./ConnectHandoff.js"
 import { DatabaseError } from "./BrokerError.js"
 import { ConnectSessions, hashSecret, type View as SessionView } from "./ConnectSessions.js"
 import { Connections } from "./Connections.js"
-import { catalogs, type Locale, localeOf } from "./internal/page/catalog.js"
+import { catalogs, type Locale, LOCALES, localeOf } from "./internal/page/catalog.js"
 import { css, js } from "./internal/page/assets.js"
 import { moveOn, page, type View } from "./internal/page/render.js"
 import { Tenants } from "./Tenants.js"
@@ -80,14 +81,6 @@ const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const PageRow = Schema.Struct({ tenant_id: Schema.String, id: Schema.String, locale: Schema.NullOr(Schema.String) })
 const HandoffRow = Schema.Struct({ tenant_id: Schema.String, id: Schema.String, user_id: Schema.String, handoff_expires_at: Schema.NullOr(Int) })
 
-/** What `subauth connect` sends: the tokens of the sign-in it ran. */
-const HandoffTokens = Schema.Struct({
-  access_token: Schema.NonEmptyString.pipe(Schema.maxLength(20_000)),
-  refresh_token: Schema.optional(Schema.NonEmptyString.pipe(Schema.maxLength(20_000))),
-  id_token: Schema.optional(Schema.NonEmptyString.pipe(Schema.maxLength(20_000))),
-  expires_in: Schema.optional(Schema.NonNegative)
-})
-
 /**
  * The page a session's state shows.
  *
@@ -112,7 +105,7 @@ export const viewOf = (
         case "paste":
           return Option.match(session.paste, {
             onNone: () => ({ _tag: "failed" }),
-            onSome: (paste) => ({ _tag: "paste", authorizeUrl: paste.authorizeUrl })
+            onSome: (paste) => ({ _tag: "paste", authorizeUrl: paste.authorizeUrl, redirectUri: paste.redirectUri })
           })
         case "cli":
           return { _tag: "cli", command: context.command(), expiresAt: context.handoffExpiresAt }
@@ -168,10 +161,11 @@ export const routes = (options: Options = {}) =>
       const baseOf = (request: HttpServerRequest.HttpServerRequest) =>
         (options.publicUrl ?? `http://${request.headers["host"] ?? "127.0.0.1"}`).replace(/\/+$/, "")
 
-      const localeFor = (request: HttpServerRequest.HttpServerRequest, stored: string | null): Locale => {
-        const asked = new URL(request.url, "http://page").searchParams.get("locale")
-        return localeOf(asked ?? stored, request.headers["accept-language"])
-      }
+      const asked = (request: HttpServerRequest.HttpServerRequest) =>
+        LOCALES.find((locale) => locale === new URL(request.url, "http://page").searchParams.get("locale"))
+
+      const localeFor = (request: HttpServerRequest.HttpServerRequest, stored: string | null): Locale =>
+        localeOf(asked(request) ?? stored, request.headers["accept-language"])
 
       // The page session of a request: its cookie's session, if any.
       const current = (request: HttpServerRequest.HttpServerRequest) =>
@@ -190,7 +184,12 @@ export const routes = (options: Options = {}) =>
           const found = yield* current(request)
           const now = yield* Clock.currentTimeMillis
           if (Option.isNone(found)) return { locale: localeFor(request, null), view: { _tag: "gone" } as View, csrf: "", now }
-          const { secret, tenant_id, id, locale } = found.value
+          const { secret, tenant_id, id } = found.value
+          const locale = localeFor(request, found.value.locale)
+          if (asked(request) !== undefined && locale !== found.value.locale) {
+            // `?locale=` (the page's language links) stays chosen for the rest of the sign-in.
+            yield* sql`UPDATE connect_sessions SET locale = ${locale} WHERE id = ${id}`.pipe(Effect.mapError(dbFailed("keeping the language")))
+          }
           const session = yield* sessions.get(tenant_id, id)
           const firstTime = Option.isNone(yield* connections.consentOf(tenant_id, session.userId))
           let handoffExpiresAt = now + HANDOFF_TTL_MILLIS
@@ -204,7 +203,7 @@ export const routes = (options: Options = {}) =>
           const command = () => `npx subauth connect ${baseOf(request)}/connect/cli/${handoffOf(secret, id)}`
           const base = viewOf(session, { firstTime, command, handoffExpiresAt })
           const view: View = base._tag === "paste" && error !== undefined ? { ...base, error } : base
-          return { locale: localeFor(request, locale), view, csrf: csrfOf(secret), now }
+          return { locale, view, csrf: csrfOf(secret), now }
         })
 
       const show = (status = 200, error?: string) =>
@@ -284,10 +283,8 @@ export const routes = (options: Options = {}) =>
 
       yield* router.get("/connect/api/state", pageRoute(Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const { locale, view } = yield* render(request)
-        const t = catalogs[locale]
-        const message = view._tag === "connected" ? t.connectedTitle : view._tag === "gone" ? t.sessionGoneTitle : ""
-        return HttpServerResponse.unsafeJson({ view: view._tag, message }, { headers: { "cache-control": "no-store" } })
+        const { view } = yield* render(request)
+        return HttpServerResponse.unsafeJson({ view: view._tag }, { headers: { "cache-control": "no-store" } })
       })))
 
       yield* router.post("/connect/accept", pageRoute(Effect.gen(function*() {
@@ -355,18 +352,19 @@ export const routes = (options: Options = {}) =>
         const found = yield* byHandoff(token)
         if (Option.isNone(found)) return handoffGone
         const tenant = yield* tenants.get(found.value.tenant_id)
-        return HttpServerResponse.unsafeJson({
+        const info: ConnectHandoff.Info = {
           app: Option.match(tenant, { onNone: () => null, onSome: (t) => t.name }),
           user_id: found.value.user_id,
           issuer: provider.issuer,
           client_id: provider.clientId,
           expires_at: new Date(found.value.handoff_expires_at ?? 0).toISOString()
-        }, { headers: { "cache-control": "no-store" } })
+        }
+        return HttpServerResponse.unsafeJson(info, { headers: { "cache-control": "no-store" } })
       }))
 
       yield* router.post("/connect/cli/:token", Effect.gen(function*() {
         const token = (yield* HttpRouter.params).token ?? ""
-        const body = yield* Effect.either(HttpServerRequest.schemaBodyJson(HandoffTokens))
+        const body = yield* Effect.either(HttpServerRequest.schemaBodyJson(ConnectHandoff.Tokens))
         if (Either.isLeft(body)) {
           return HttpServerResponse.unsafeJson({ status: 400, error: { code: "invalid_request", message: "the body must hold the sign-in's tokens" } }, {
             status: 400
@@ -390,11 +388,12 @@ export const routes = (options: Options = {}) =>
           ...(tokens.expires_in !== undefined ? { expires_in: tokens.expires_in } : {})
         }
         const session = yield* Audit.withActor({ actor: "user" })(sessions.complete(row.tenant_id, row.id, { method: "browser", response }))
-        return HttpServerResponse.unsafeJson({
+        const result: ConnectHandoff.Result = {
           status: session.status,
           reason: Option.getOrNull(session.reason),
           message: Option.getOrNull(session.description)
-        }, { status: session.status === "connected" ? 200 : 409 })
+        }
+        return HttpServerResponse.unsafeJson(result, { status: session.status === "connected" ? 200 : 409 })
       }))
     })
   )

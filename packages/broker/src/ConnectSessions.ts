@@ -75,6 +75,7 @@ export const reasons = {
   id_token_invalid: "the sign-in's identity could not be verified",
   storage_failed: "the sign-in could not be stored",
   too_many_attempts: "too many wrong addresses were pasted: start a new session",
+  restarted: "the user started over on the connect page",
   different_account:
     "the sign-in is of another ChatGPT account than the one this user connected before; sign in with that account, " +
     "or have the app sign the user out first"
@@ -236,15 +237,19 @@ const SessionRow = Schema.Struct({
   paste_attempts: Int,
   return_url: Schema.NullOr(Schema.String),
   locale: Schema.NullOr(Schema.String),
-  restarts: Int
+  restarts: Int,
+  replaced_by: Schema.NullOr(Schema.String)
 })
 type SessionRow = typeof SessionRow.Type
 
 const COLUMNS = `id, tenant_id, user_id, method, status, reason, description, created_at, expires_at, consent_at, user_code,
   verification_uri, device_auth_id, interval_ms, poll_failures, authorize_url, redirect_uri, oauth_state, code_verifier, paste_attempts,
-  return_url, locale, restarts`
+  return_url, locale, restarts, replaced_by`
 
 const isLoopbackHost = Provider.isLoopback
+
+const PAGE_CONSENT = "on the connect page the user accepts the terms themselves: send them to connect_url, " +
+  "or create a device or paste session to record the consent the app collected"
 
 const isReason = (value: string | null): value is Reason => value !== null && value in reasons
 
@@ -464,6 +469,9 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
     const create: ConnectSessions.Service["create"] = (caller, request) =>
       Effect.gen(function*() {
         const userId = yield* checkUserId(request.userId)
+        if (request.acceptTerms && (request.method === "page" || request.method === "cli")) {
+          return yield* new BrokerError({ code: "invalid_request", description: PAGE_CONSENT })
+        }
         const now = yield* Clock.currentTimeMillis
         yield* expireDue(now, caller.tenantId)
         const counts = yield* sql`SELECT
@@ -522,10 +530,14 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
 
     const get = (tenantId: string, id: string) =>
       Effect.gen(function*() {
-        const row = yield* readOrFail(tenantId, id)
+        let row = yield* readOrFail(tenantId, id)
+        // Started over on the page: the id the app holds answers with the newest session.
+        for (let hops = 0; row.replaced_by !== null && hops <= DEFAULTS.maxRestarts; hops++) {
+          row = yield* readOrFail(tenantId, row.replaced_by)
+        }
         if (row.status === "pending" && (yield* Clock.currentTimeMillis) >= row.expires_at) {
           yield* end(row, "expired", "code_expired")
-          return viewOf(yield* readOrFail(tenantId, id))
+          return viewOf(yield* readOrFail(tenantId, row.id))
         }
         return viewOf(row)
       })
@@ -540,6 +552,9 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
       Effect.gen(function*() {
         const row = yield* readOrFail(tenantId, id)
         if (row.status !== "pending") return yield* notPending(row)
+        if ((row.method === "page" || row.method === "cli") && attestedBy !== "user") {
+          return yield* new BrokerError({ code: "invalid_request", description: PAGE_CONSENT })
+        }
         if (row.consent_at === null) yield* giveConsent(row, attestedBy, textSha256)
         return yield* get(tenantId, id)
       })
@@ -573,8 +588,9 @@ export const make = (options: Options = {}): Effect.Effect<ConnectSessions.Servi
         const next = yield* randomId("cs_", 32).pipe(Effect.provide(context))
         yield* sql.withTransaction(Effect.gen(function*() {
           const page = yield* sql<{ page_hash: string | null }>`SELECT page_hash FROM connect_sessions WHERE id = ${id} AND tenant_id = ${tenantId}`
-          yield* sql`UPDATE connect_sessions SET page_hash = NULL, status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END,
-              reason = CASE WHEN status = 'pending' THEN 'code_expired' ELSE reason END, updated_at = ${now},
+          yield* sql`UPDATE connect_sessions SET page_hash = NULL, replaced_by = ${next},
+              status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END,
+              reason = CASE WHEN status = 'pending' THEN 'restarted' ELSE reason END, updated_at = ${now},
               device_auth_id = NULL, oauth_state = NULL, code_verifier = NULL
             WHERE id = ${id} AND tenant_id = ${tenantId}`
           yield* sql`INSERT INTO connect_sessions (id, tenant_id, user_id, method, status, created_by, created_at, updated_at, expires_at,

@@ -345,12 +345,18 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         const now = yield* Clock.currentTimeMillis
         yield* sql`INSERT INTO return_urls (tenant_id, prefix, created_at) VALUES (${tenantId}, ${normalized}, ${now})
           ON CONFLICT (tenant_id, prefix) DO NOTHING`.pipe(Effect.mapError(failed("adding a return address")))
+        yield* audit.record(tenantId, "return_url.added", { detail: { prefix: normalized } })
         return normalized
       })
 
     const removeReturnUrl = (tenantId: string, prefix: string) =>
-      sql`DELETE FROM return_urls WHERE tenant_id = ${tenantId} AND (prefix = ${prefix} OR prefix = ${URL.canParse(prefix) ? new URL(prefix).toString() : prefix})
-        RETURNING prefix`.pipe(Effect.map((rows) => rows.length > 0), Effect.mapError(failed("removing a return address")))
+      Effect.gen(function*() {
+        const rows = yield* sql<{ prefix: string }>`DELETE FROM return_urls WHERE tenant_id = ${tenantId}
+          AND (prefix = ${prefix} OR prefix = ${URL.canParse(prefix) ? new URL(prefix).toString() : prefix})
+          RETURNING prefix`.pipe(Effect.mapError(failed("removing a return address")))
+        for (const row of rows) yield* audit.record(tenantId, "return_url.removed", { detail: { prefix: row.prefix } })
+        return rows.length > 0
+      })
 
     const returnUrls = (tenantId: string) =>
       sql<{ prefix: string }>`SELECT prefix FROM return_urls WHERE tenant_id = ${tenantId} ORDER BY prefix`.pipe(

@@ -56,6 +56,16 @@ export * as ConnectSessions from "./ConnectSessions.js"
 /**
  * @since 0.1.0
  */
+export * as ConnectPage from "./ConnectPage.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ConnectHandoff from "./ConnectHandoff.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Connections from "./Connections.js"
 
 /**

@@ -192,6 +192,28 @@ const serve = Command.make(
   ]
 )))
 
+const connect = Command.make(
+  "connect",
+  {
+    url: Args.text({ name: "url" }).pipe(Args.withDescription("The one-time URL the connect page shows (…/connect/cli/<code>).")),
+    port: Options.integer("port").pipe(
+      Options.withDescription("Listen on this port only (default 1455, else 1457; OpenAI accepts only those two)."),
+      Options.optional
+    ),
+    openBrowser: Options.boolean("no-browser", { ifPresent: false }).pipe(
+      Options.withDescription("Do not try to open a browser; the address is printed either way.")
+    ),
+    yes: Options.boolean("yes").pipe(Options.withDescription("Do not ask before handing the sign-in over (needed without a terminal).")),
+    json: Shared.json
+  },
+  (args) => Effect.flatMap(Reader, ({ readLine }) => lazy(() => import("./commands/connect.js"), (m) => m.run(args, readLine)))
+).pipe(Command.withDescription(describe(
+  "Sign in with ChatGPT in a browser on this computer and hand the sign-in to an app's connect page (a subauth broker), " +
+    "for accounts where device codes are off. The page shows this command; it works once, for a few minutes. " +
+    "Nothing is stored here; a sign-in the app did not take is revoked.",
+  ["npx subauth connect https://broker.example.com/connect/cli/…", "subauth connect http://127.0.0.1:8790/connect/cli/… --no-browser"]
+)))
+
 // --- subauth broker -----------------------------------------------------------------------------
 
 const databaseUrl = Options.redacted("database-url").pipe(
@@ -218,6 +240,14 @@ const brokerServe = Command.make(
     leaseSeconds: Options.integer("lease-seconds").pipe(
       Options.withDescription("How long a replica's refresh lease lasts unless renewed (a killed replica's lease runs out after it). Default 15."),
       Options.withDefault(15)
+    ),
+    publicUrl: Options.text("public-url").pipe(
+      Options.withDescription(
+        "The address users reach the broker at (https://broker.example.com), for the connect page's links. " +
+          "Env: SUBAUTH_BROKER_PUBLIC_URL. Default: the address each request came to."
+      ),
+      Options.withFallbackConfig(Config.string("SUBAUTH_BROKER_PUBLIC_URL")),
+      Options.optional
     ),
     lockWaitSeconds: Options.integer("lock-wait-seconds").pipe(
       Options.withDescription("How long a token request waits for another replica's refresh before answering 503. Default 30."),
@@ -294,9 +324,39 @@ const tenantKey = Command.make("key").pipe(
   Command.withSubcommands([keyCreate, keyRevoke, keyList])
 )
 
+const prefix = Args.text({ name: "prefix" }).pipe(
+  Args.withDescription("An address the connect page may send users back to, and everything under it (https://app.example.com/settings/).")
+)
+
+const returnUrlAdd = Command.make(
+  "add",
+  { tenantId: Args.text({ name: "tenant-id" }), prefix, json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlAdd(args))
+).pipe(Command.withDescription(describe(
+  "Allow a return address: a connect session's return_url must start with one of the tenant's (https, or http on a loopback host).",
+  ["subauth broker tenant return-url add ten_… https://app.example.com/settings/"]
+)))
+
+const returnUrlRemove = Command.make(
+  "remove",
+  { tenantId: Args.text({ name: "tenant-id" }), prefix, json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlRemove(args))
+).pipe(Command.withDescription(describe("Remove an allowed return address.", ["subauth broker tenant return-url remove ten_… https://app.example.com/settings/"])))
+
+const returnUrlList = Command.make(
+  "list",
+  { tenantId: Args.text({ name: "tenant-id" }), json: Shared.json, databaseUrl },
+  (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlList(args))
+).pipe(Command.withDescription(describe("List a tenant's allowed return addresses.", ["subauth broker tenant return-url list ten_…"])))
+
+const returnUrl = Command.make("return-url").pipe(
+  Command.withDescription("Where the connect page may send a tenant's users back to: add, remove, list."),
+  Command.withSubcommands([returnUrlAdd, returnUrlRemove, returnUrlList])
+)
+
 const tenant = Command.make("tenant").pipe(
-  Command.withDescription("Tenants (apps) and their API keys."),
-  Command.withSubcommands([tenantCreate, tenantList, tenantDelete, tenantKey])
+  Command.withDescription("Tenants (apps), their API keys and return addresses."),
+  Command.withSubcommands([tenantCreate, tenantList, tenantDelete, tenantKey, returnUrl])
 )
 
 const rotateMasterKey = Command.make(
@@ -328,7 +388,7 @@ const root = Command.make("subauth").pipe(
       "Subscription use outside OpenAI's own clients is a grey area of OpenAI's terms: see `subauth login --help`. " +
       EXIT_CODES
   ),
-  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo, broker])
+  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo, connect, broker])
 )
 
 /**

@@ -23,6 +23,9 @@ describe("subauth broker", () => {
         ["tenant", "key", "create"],
         ["tenant", "key", "revoke"],
         ["tenant", "key", "list"],
+        ["tenant", "return-url", "add"],
+        ["tenant", "return-url", "remove"],
+        ["tenant", "return-url", "list"],
         ["rotate-master-key"],
         ["demo"]
       ]
@@ -81,6 +84,11 @@ describe("subauth broker", () => {
       assert.include(badName.stderr, "name")
       assert.strictEqual((yield* run("broker", "serve", "--port", "70000")).code, 2)
       assert.strictEqual((yield* run("broker", "serve", "--lease-seconds", "0")).code, 2)
+      for (const publicUrl of ["http://broker.example.com", "https://broker.example.com/prefix", "not a url"]) {
+        const refused = yield* run("broker", "serve", "--public-url", publicUrl)
+        assert.strictEqual(refused.code, 2, publicUrl)
+        assert.include(refused.stderr, "--public-url must be an https origin", publicUrl)
+      }
       const mysql = yield* run("broker", "tenant", "list", "--database-url", "mysql://root@localhost/x")
       assert.strictEqual(mysql.code, 2)
       assert.include(mysql.stderr, "postgres://")
@@ -90,5 +98,24 @@ describe("subauth broker", () => {
       assert.strictEqual(pg.code, 1, pg.stdout + pg.stderr)
       assert.include(pg.stderr, "SUBAUTH_BROKER_MASTER_KEY")
       assert.notInclude(pg.stderr, "    at ")
+    }).pipe(Effect.scoped))
+
+  it.live("return addresses: added (normalized), listed, refused when not https or with a query, removed", () =>
+    Effect.gen(function*() {
+      const run = makeRunner({ home: yield* tempHome })
+      const { tenant } = JSON.parse((yield* run("broker", "tenant", "create", "app", "--json")).stdout) as { tenant: { id: string } }
+      const added = yield* run("broker", "tenant", "return-url", "add", tenant.id, "https://App.Example.com/settings/", "--json")
+      assert.strictEqual(added.code, 0, added.stderr)
+      assert.deepStrictEqual(JSON.parse(added.stdout), { tenant_id: tenant.id, prefix: "https://app.example.com/settings/" })
+      for (const bad of ["http://app.example.com/", "https://app.example.com/?next=x", "javascript:alert(1)"]) {
+        const refused = yield* run("broker", "tenant", "return-url", "add", tenant.id, bad)
+        assert.strictEqual(refused.code, 2, `${bad}: ${refused.stderr}`)
+      }
+      assert.strictEqual((yield* run("broker", "tenant", "return-url", "add", "ten_nope", "https://x.example/")).code, 1)
+      assert.deepStrictEqual(JSON.parse((yield* run("broker", "tenant", "return-url", "list", tenant.id, "--json")).stdout), ["https://app.example.com/settings/"])
+      assert.strictEqual((yield* run("broker", "tenant", "return-url", "remove", tenant.id, "https://app.example.com/settings/")).code, 0)
+      assert.strictEqual((yield* run("broker", "tenant", "return-url", "remove", tenant.id, "https://app.example.com/settings/")).code, 1)
+      const empty = yield* run("broker", "tenant", "return-url", "list", tenant.id)
+      assert.include(empty.stderr, "no return addresses")
     }).pipe(Effect.scoped))
 })

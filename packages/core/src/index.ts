@@ -122,3 +122,8 @@ export * as Limits from "./Limits.js"
  * @since 0.1.0
  */
 export * as Printable from "./Printable.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.js"

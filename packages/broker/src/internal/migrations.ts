@@ -127,7 +127,9 @@ const pageAndGateway = Effect.gen(function*() {
       "page_hash TEXT",
       "handoff_hash TEXT",
       "handoff_expires_at BIGINT",
-      "restarts INTEGER NOT NULL DEFAULT 0"
+      "restarts INTEGER NOT NULL DEFAULT 0",
+      // Starting over on the page makes a new session; the old one's id answers with the new one's state.
+      "replaced_by TEXT"
     ]
   ) {
     yield* sql`ALTER TABLE connect_sessions ADD COLUMN ${sql.literal(column)}`

@@ -25,6 +25,7 @@ export interface ServeArgs extends DatabaseArgs {
   readonly migrate: boolean
   readonly leaseSeconds: number
   readonly lockWaitSeconds: number
+  readonly publicUrl: Option.Option<string>
 }
 
 // The admin commands act as `cli` in the audit trail.
@@ -54,6 +55,23 @@ const check = (args: ServeArgs) => {
   return Effect.void
 }
 
+// The public address: an origin (the page's paths are absolute), https unless on a loopback host.
+const publicOrigin = (publicUrl: Option.Option<string>) =>
+  Option.match(publicUrl, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (text) => {
+      const invalid = new UsageError({
+        message: "--public-url must be an https origin such as https://broker.example.com (http only on a loopback host), without a path"
+      })
+      if (!URL.canParse(text)) return Effect.fail(invalid)
+      const url = new URL(text)
+      const secure = url.protocol === "https:" || (url.protocol === "http:" && Provider.isLoopback(url.hostname))
+      return secure && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === ""
+        ? Effect.succeed(url.origin)
+        : Effect.fail(invalid)
+    }
+  })
+
 // A server's logs: JSON lines on stderr, from `info` unless SUBAUTH_LOG says otherwise.
 const serverLogs = Layer.unwrapEffect(Effect.gen(function*() {
   const level = yield* Config.option(logLevel).pipe(Effect.orElseSucceed(() => Option.none<LogLevel.LogLevel>()))
@@ -77,7 +95,8 @@ export const serve = (args: ServeArgs) =>
       Option.getOrElse(settings.codexUrl, () => SubscriptionLLM.DEFAULT_BASE_URL),
       settings.allowInsecureHttp
     )
-    const stack = BrokerServer.layer({ host: args.host, port: args.port }).pipe(
+    const publicUrl = yield* publicOrigin(args.publicUrl)
+    const stack = BrokerServer.layer({ host: args.host, port: args.port, ...(publicUrl !== undefined ? { publicUrl } : {}) }).pipe(
       Layer.provideMerge(Broker.layer({
         backend: { baseUrl, originator: SubscriptionLLM.DEFAULT_ORIGINATOR },
         lease: { duration: Duration.seconds(args.leaseSeconds), wait: Duration.seconds(args.lockWaitSeconds) }
@@ -95,6 +114,7 @@ export const serve = (args: ServeArgs) =>
       }
       yield* output.out(`${style.green("Broker listening")} on ${style.bold(server.url)}`)
       yield* output.out(`  database:   ${BrokerDatabase.describe(where.location)}`)
+      yield* output.out(`  connect:    ${publicUrl ?? server.url}/connect/… (the page users sign in on)`)
       yield* output.out(`  master key: ${BrokerLayers.describeKey(where)} (back it up with the database: without it no sign-in can be read)`)
       yield* output.info(style.dim(`API: ${server.url}/openapi.json · make a tenant: subauth broker tenant create NAME · Ctrl-C stops`))
       return yield* Effect.never.pipe(
@@ -261,3 +281,37 @@ export const rotateMasterKey = (args: DatabaseArgs & { readonly json: boolean })
     }
     return ExitCode.Ok
   })
+
+export interface ReturnUrlArgs extends DatabaseArgs {
+  readonly tenantId: string
+  readonly prefix: string
+  readonly json: boolean
+}
+
+export const returnUrlAdd = (args: ReturnUrlArgs) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const added = yield* Effect.flatMap(Tenants.Tenants, (t) => t.addReturnUrl(args.tenantId, args.prefix)).pipe(asCli)
+    if (args.json) yield* output.json({ tenant_id: args.tenantId, prefix: added })
+    else yield* output.out(`The connect page may now send ${args.tenantId}'s users back to ${added} and anything under it.`)
+    return ExitCode.Ok
+  }).pipe(Effect.provide(admin(args)))
+
+export const returnUrlRemove = (args: ReturnUrlArgs) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const removed = yield* Effect.flatMap(Tenants.Tenants, (t) => t.removeReturnUrl(args.tenantId, args.prefix)).pipe(asCli)
+    if (args.json) yield* output.json({ tenant_id: args.tenantId, prefix: args.prefix, removed })
+    else yield* (removed ? output.out(`Removed ${args.prefix}.`) : output.info(`${args.tenantId} has no return address ${args.prefix}.`))
+    return removed ? ExitCode.Ok : ExitCode.Failure
+  }).pipe(Effect.provide(admin(args)))
+
+export const returnUrlList = (args: DatabaseArgs & { readonly tenantId: string; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    const prefixes = yield* Effect.flatMap(Tenants.Tenants, (t) => t.returnUrls(args.tenantId))
+    if (args.json) yield* output.json(prefixes)
+    else if (prefixes.length === 0) yield* output.info(`${args.tenantId} has no return addresses: connect sessions cannot have a return_url.`)
+    else for (const prefix of prefixes) yield* output.out(prefix)
+    return ExitCode.Ok
+  }).pipe(Effect.provide(admin(args)))

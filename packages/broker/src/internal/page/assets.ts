@@ -53,38 +53,69 @@ footer { max-width: 40rem; margin: 0 auto; padding: 0 1rem 2rem; color: var(--mu
 export const js = `"use strict";
 (function () {
   var live = document.getElementById("live");
-  var say = function (text) { if (live) { live.textContent = text; } };
-  Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
-    button.addEventListener("click", function () {
-      var done = function () { button.textContent = button.getAttribute("data-copied") || ""; say(button.getAttribute("data-copied") || ""); };
-      if (navigator.clipboard && navigator.clipboard.writeText) {
-        navigator.clipboard.writeText(button.getAttribute("data-copy") || "").then(done, function () {});
-      }
+  var timers = [];
+  // A polite announcement: cleared first, so the same words are read again.
+  var say = function (text) {
+    if (!live) { return; }
+    live.textContent = "";
+    setTimeout(function () { live.textContent = text; }, 100);
+  };
+  var init = function () {
+    timers.forEach(function (timer) { clearInterval(timer); });
+    timers = [];
+    Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
+      button.addEventListener("click", function () {
+        var copied = button.getAttribute("data-copied") || "";
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(button.getAttribute("data-copy") || "").then(function () {
+            button.textContent = copied;
+            say(copied);
+          }, function () {});
+        }
+      });
     });
-  });
-  var countdown = document.querySelector("[data-deadline]");
-  if (countdown) {
-    var end = Date.parse(countdown.getAttribute("data-deadline") || "");
-    var tick = function () {
-      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
-      countdown.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
-    };
-    tick();
-    setInterval(tick, 1000);
-  }
-  var view = document.body.getAttribute("data-view");
-  if (document.body.getAttribute("data-poll") === "true") {
-    var poll = function () {
-      fetch("/connect/api/state", { credentials: "same-origin", headers: { accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : null; })
-        .then(function (state) {
-          if (state && state.view !== view) {
-            say(state.message || "");
-            window.location.reload();
-          }
-        }, function () {});
-    };
-    setInterval(poll, 2000);
-  }
+    var countdown = document.querySelector("[data-deadline]");
+    if (countdown) {
+      var end = Date.parse(countdown.getAttribute("data-deadline") || "");
+      var tick = function () {
+        var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+        countdown.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      };
+      tick();
+      timers.push(setInterval(tick, 1000));
+    }
+    if (document.body.getAttribute("data-poll") === "true") { timers.push(setInterval(poll, 2000)); }
+  };
+  // The sign-in moved on: show the new state in place, move focus to its heading and announce it.
+  var show = function (text) {
+    var next = new DOMParser().parseFromString(text, "text/html");
+    var main = document.getElementById("main");
+    var fresh = next.getElementById("main");
+    if (!main || !fresh) { window.location.reload(); return; }
+    main.innerHTML = fresh.innerHTML;
+    document.title = next.title;
+    document.body.setAttribute("data-view", next.body.getAttribute("data-view") || "");
+    document.body.setAttribute("data-poll", next.body.getAttribute("data-poll") || "false");
+    init();
+    var heading = main.querySelector("h1");
+    if (heading) {
+      heading.focus();
+      say(heading.textContent || "");
+    }
+  };
+  var busy = false;
+  var poll = function () {
+    if (busy) { return; }
+    busy = true;
+    var view = document.body.getAttribute("data-view");
+    fetch("/connect/api/state", { credentials: "same-origin", headers: { accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (state) {
+        if (!state || state.view === view) { return null; }
+        return fetch("/connect", { credentials: "same-origin" }).then(function (response) { return response.text(); }).then(show);
+      })
+      .then(function () { busy = false; }, function () { busy = false; });
+  };
+  init();
 })();
 `

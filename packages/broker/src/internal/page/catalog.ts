@@ -42,6 +42,7 @@ export interface Catalog {
   readonly pasteTitle: string
   readonly pasteStep1: string
   readonly pasteOpenLink: string
+  /** `{address}`: where the sign-in ends (the redirect address without its query). */
   readonly pasteStep2: string
   readonly pasteStep3: string
   readonly pasteLabel: string
@@ -111,7 +112,7 @@ const en: Catalog = {
   pasteTitle: "Sign in and paste the address",
   pasteStep1: "Open OpenAI's sign-in page (it opens in a new tab) and sign in:",
   pasteOpenLink: "Open the sign-in page",
-  pasteStep2: "When you are done, that tab shows an error such as “This site can't be reached”, at an address that starts with http://localhost:1455/auth/callback. That is expected: the page does not load.",
+  pasteStep2: "When you are done, that tab shows an error such as “This site can't be reached”, at an address that starts with {address}. That is expected: the page does not load.",
   pasteStep3: "Copy that whole address from the address bar and paste it here:",
   pasteLabel: "The address the sign-in ended on",
   pasteButton: "Finish signing in",
@@ -180,7 +181,7 @@ const de: Catalog = {
   pasteTitle: "Anmelden und Adresse einfügen",
   pasteStep1: "Öffnen Sie die Anmeldeseite von OpenAI (sie öffnet sich in einem neuen Tab) und melden Sie sich an:",
   pasteOpenLink: "Anmeldeseite öffnen",
-  pasteStep2: "Danach zeigt dieser Tab einen Fehler wie „Die Website ist nicht erreichbar“, unter einer Adresse, die mit http://localhost:1455/auth/callback beginnt. Das ist so gewollt: Die Seite lädt nicht.",
+  pasteStep2: "Danach zeigt dieser Tab einen Fehler wie „Die Website ist nicht erreichbar“, unter einer Adresse, die mit {address} beginnt. Das ist so gewollt: Die Seite lädt nicht.",
   pasteStep3: "Kopieren Sie diese ganze Adresse aus der Adressleiste und fügen Sie sie hier ein:",
   pasteLabel: "Die Adresse, auf der die Anmeldung endete",
   pasteButton: "Anmeldung abschließen",

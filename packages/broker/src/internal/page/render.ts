@@ -9,7 +9,7 @@ export type View =
   | { readonly _tag: "consent"; readonly firstTime: boolean }
   | { readonly _tag: "choose" }
   | { readonly _tag: "device"; readonly userCode: string; readonly verificationUri: string; readonly expiresAt: number }
-  | { readonly _tag: "paste"; readonly authorizeUrl: string; readonly error?: string | undefined }
+  | { readonly _tag: "paste"; readonly authorizeUrl: string; readonly redirectUri: string; readonly error?: string | undefined }
   | { readonly _tag: "cli"; readonly command: string; readonly expiresAt: number }
   | { readonly _tag: "connected"; readonly returnUrl: string | undefined }
   | { readonly _tag: "expired" | "disabled" | "denied" | "different_account" | "failed" }
@@ -21,7 +21,8 @@ export const waits = (view: View): boolean => view._tag === "device" || view._ta
 export const escape = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" })[c]!)
 
-const external = (href: string, text: string) => `<a href="${escape(href)}" target="_blank" rel="noopener noreferrer">${escape(text)}</a>`
+const external = (href: string, text: string, className?: string) =>
+  `<a${className !== undefined ? ` class="${className}"` : ""} href="${escape(href)}" target="_blank" rel="noopener noreferrer">${escape(text)}</a>`
 
 const post = (action: string, csrf: string, fields: Record<string, string>, label: string, secondary = false) =>
   `<form method="post" action="${escape(action)}">` +
@@ -35,7 +36,8 @@ const time = (ms: number, now: number) => {
 }
 
 const body = (t: Catalog, view: View, csrf: string, now: number): { readonly title: string; readonly html: string } => {
-  const restart = (label = t.startAgain, method = "page") => post("/connect/restart", csrf, { method }, label)
+  const restart = (label = t.startAgain, method = "page", secondary = false) => post("/connect/restart", csrf, { method }, label, secondary)
+  const another = restart(t.chooseOther, "page", true)
   switch (view._tag) {
     case "consent":
       return {
@@ -62,19 +64,19 @@ const body = (t: Catalog, view: View, csrf: string, now: number): { readonly tit
     case "device":
       return {
         title: t.deviceTitle,
-        html: `<ol><li><p>${escape(t.deviceStep1)}</p><p>${external(view.verificationUri, t.deviceOpenLink)}</p></li>` +
+        html: `<ol><li><p>${escape(t.deviceStep1)}</p><p>${external(view.verificationUri, t.deviceOpenLink, "button")}</p></li>` +
           `<li><p>${escape(t.deviceStep2)}</p><p class="code" id="code">${escape(view.userCode)}</p>` +
           `<p><button type="button" class="secondary" data-copy="${escape(view.userCode)}" data-copied="${escape(t.copied)}">${escape(t.copy)}</button></p></li></ol>` +
           `<p>${escape(t.expiresIn)} <span data-deadline="${new Date(view.expiresAt).toISOString()}">${time(view.expiresAt, now)}</span>.</p>` +
           `<p class="note">${escape(t.phishingWarning)}</p>` +
           `<p class="waiting">${escape(t.waiting)}</p>` +
-          `<div class="actions">${restart(t.chooseOther)}</div>`
+          `<div class="actions">${another}</div>`
       }
     case "paste":
       return {
         title: t.pasteTitle,
-        html: `<ol><li><p>${escape(t.pasteStep1)}</p><p>${external(view.authorizeUrl, t.pasteOpenLink)}</p></li>` +
-          `<li><p>${escape(t.pasteStep2)}</p></li>` +
+        html: `<ol><li><p>${escape(t.pasteStep1)}</p><p>${external(view.authorizeUrl, t.pasteOpenLink, "button")}</p></li>` +
+          `<li><p>${escape(t.pasteStep2.replace("{address}", view.redirectUri))}</p></li>` +
           `<li><p>${escape(t.pasteStep3)}</p>` +
           `<form method="post" action="/connect/paste"><input type="hidden" name="csrf" value="${escape(csrf)}">` +
           `<label for="url">${escape(t.pasteLabel)}</label>` +
@@ -82,7 +84,7 @@ const body = (t: Catalog, view: View, csrf: string, now: number): { readonly tit
           (view.error !== undefined ? ` aria-invalid="true" aria-describedby="url-error"` : "") + `>` +
           (view.error !== undefined ? `<p class="error" id="url-error" role="alert">${escape(view.error)}</p>` : "") +
           `<div class="actions"><button type="submit">${escape(t.pasteButton)}</button></div></form></li></ol>` +
-          `<div class="actions">${restart(t.chooseOther)}</div>`
+          `<div class="actions">${another}</div>`
       }
     case "cli":
       return {
@@ -90,7 +92,7 @@ const body = (t: Catalog, view: View, csrf: string, now: number): { readonly tit
         html: `<p>${escape(t.cliIntro)}</p><pre><code id="command">${escape(view.command)}</code></pre>` +
           `<p><button type="button" class="secondary" data-copy="${escape(view.command)}" data-copied="${escape(t.copied)}">${escape(t.copy)}</button></p>` +
           `<p class="note">${escape(t.cliNote)}</p><p class="waiting">${escape(t.waiting)}</p>` +
-          `<div class="actions">${restart(t.chooseOther)}</div>`
+          `<div class="actions">${another}</div>`
       }
     case "connected":
       return {
@@ -141,10 +143,10 @@ export const page = (locale: Locale, view: View, csrf: string, now: number): str
 <a class="skip" href="#main">${escape(t.skipToContent)}</a>
 <main id="main" tabindex="-1">
 <p class="hint">${escape(t.title)}</p>
-<h1>${escape(title)}</h1>
+<h1 tabindex="-1">${escape(title)}</h1>
 ${html}
-<p id="live" class="sr-only" role="status" aria-live="polite"></p>
 </main>
+<p id="live" class="sr-only" role="status" aria-live="polite"></p>
 <footer><nav aria-label="${escape(t.language)}">${escape(t.language)}: ${languages}</nav></footer>
 </body>
 </html>
