@@ -226,6 +226,8 @@ const responseAnswer = (e: BackendError.ResponseError): Answer => {
     case "InvalidRequest":
     case "PolicyViolation":
       return answer(400, "invalid_request_error", code ?? "invalid_request", e.message)
+    case "ModelNotFound":
+      return answer(404, "invalid_request_error", "model_not_found", e.message, { param: "model" })
     case "QuotaExceeded":
       return answer(429, "insufficient_quota", "insufficient_quota", e.message, { headers: noRetry })
     case "RateLimited":
