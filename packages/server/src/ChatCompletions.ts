@@ -2,7 +2,9 @@
  * OpenAI's Chat Completions API on top of the Codex backend's Responses
  * stream: the request body as OpenAI clients send it, its translation into a
  * `SubscriptionLLM.Request`, and the answer as a `chat.completion` object or
- * as `chat.completion.chunk`s ending with `data: [DONE]`.
+ * as `chat.completion.chunk`s ending with `data: [DONE]`; an answer the
+ * backend cut short is the partial answer with `finish_reason: "length"` (or
+ * `"content_filter"`).
  *
  * Translation (pure, tested without a server):
  * - `system` and `developer` messages become `developer` messages, in place

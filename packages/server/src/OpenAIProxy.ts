@@ -9,6 +9,12 @@
  * - Every request goes through the one `SubscriptionLLM` in context, so all
  *   clients share one token per profile, and a refresh is single-flight
  *   across all of them (the `TokenManager`'s guarantee).
+ * - What `/v1/responses` answers is kept in an {@link ItemStore.ItemStore}
+ *   (bounded), so that `item_reference`s and `previous_response_id` resolve:
+ *   the backend stores nothing. What cannot be resolved is a 400 naming it,
+ *   never dropped.
+ * - {@link httpApp} is the same app over any `SubscriptionLLM`, to mount in
+ *   another server (per user, with its own item-store owner).
  * - Listens on 127.0.0.1 by default. A non-loopback host is refused unless
  *   `network: "allow-remote"` says so explicitly, and then only with a key of
  *   at least {@link MIN_REMOTE_KEY_LENGTH} characters.

@@ -3,8 +3,10 @@
  * backend with the backend's rules applied:
  *
  * - always `store: false` and `stream: true` upstream (a `store: true` from the
- *   client is dropped); item ids are stripped and `item_reference`s dropped
- *   by `SubscriptionLLM`, since nothing is stored that they could point at;
+ *   client is dropped); item ids are stripped by `SubscriptionLLM`, since
+ *   nothing is stored upstream that they could point at; `item_reference`s
+ *   and `previous_response_id` are resolved by the proxy from its item store
+ *   (see `OpenAIProxy`), never dropped;
  * - `instructions` travel as a `developer` message, as Codex CLI 0.169 sends
  *   its prompts (the backend has refused custom top-level instructions);
  * - easy messages (`{ role, content: "text" }`) become `message` items;
@@ -14,13 +16,14 @@
  *   `top_p`, `max_output_tokens`, …), `include`, `metadata`, `user`,
  *   `truncation` are dropped;
  * - what needs server-side state or tools the proxy cannot forward
- *   (`previous_response_id`, `conversation`, `background`, stored `prompt`s,
- *   non-function tools) is a 400.
+ *   (`conversation`, `background`, stored `prompt`s, non-function tools) is a
+ *   400.
  *
  * A streaming client gets a complete, well-formed event sequence
  * (`response.created`, per item `output_item.added` / deltas / `done`,
  * `response.completed` with the collected `output`, which the backend itself
- * may leave empty); a non-streaming client gets the collected `response`.
+ * may leave empty, or `response.incomplete` for an answer cut short); a
+ * non-streaming client gets the collected `response`.
  *
  * @since 0.1.0
  */
