@@ -290,12 +290,8 @@ layer(sharedIssuer, { excludeTestServices: true })("SubscriptionLLM over loopbac
   it.effect("response.incomplete is an answer cut short, with its reason: the text that came, not an error", () =>
     Effect.gen(function*() {
       yield* signIn()
-      const fake = yield* backend
-      const answer = {
-        items: [FakeCodexBackend.message("a partial answer", { chunks: 2 })],
-        ending: FakeCodexBackend.incomplete("max_output_tokens")
-      }
-      yield* fake.enqueue(answer, answer, { ...answer, ending: FakeCodexBackend.incomplete("content_filter") })
+      const answer = { items: [FakeCodexBackend.message("a partial answer", { chunks: 2 })], ending: FakeCodexBackend.incomplete("max_output_tokens") }
+      yield* (yield* backend).enqueue(answer, answer, { ...answer, ending: FakeCodexBackend.incomplete("content_filter") })
       const result = yield* SubscriptionLLM.generate(ask("write a lot"))
       assert.strictEqual(result.text, "a partial answer")
       assert.deepStrictEqual(result.incomplete, { reason: "max_output_tokens" })

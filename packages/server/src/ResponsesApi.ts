@@ -504,28 +504,20 @@ export const encoder = (meta: Meta): Sse.Encoder => {
         case "ItemDone":
           return start() + itemDone(event.item)
         case "Completed":
+        case "Incomplete": {
+          const incomplete = event._tag === "Incomplete"
           return start() +
-            emit("response.completed", {
+            emit(incomplete ? "response.incomplete" : "response.completed", {
               response: response(meta, {
                 id: event.responseId !== "" ? event.responseId : id,
                 model,
-                status: "completed",
-                output,
-                usage: usageOf(event.usage)
-              })
-            })
-        case "Incomplete":
-          return start() +
-            emit("response.incomplete", {
-              response: response(meta, {
-                id: event.responseId !== "" ? event.responseId : id,
-                model,
-                status: "incomplete",
+                status: incomplete ? "incomplete" : "completed",
                 output,
                 usage: usageOf(event.usage),
-                incomplete_details: incompleteDetailsOf(event)
+                ...(incomplete ? { incomplete_details: incompleteDetailsOf(event) } : {})
               })
             })
+        }
         default:
           return ""
       }

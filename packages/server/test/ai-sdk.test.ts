@@ -11,7 +11,7 @@ import { generateText, type LanguageModel, type ModelMessage, stepCountIs, strea
 import { Effect, Redacted } from "effect"
 import { z } from "zod"
 import * as OpenAIProxy from "../src/OpenAIProxy.js"
-import { backendBodies, call, KEY, layer } from "./support.js"
+import { backendBodies, call, enqueue, KEY, layer } from "./support.js"
 
 const backend = FakeCodexBackend.FakeCodexBackend
 
@@ -59,8 +59,7 @@ for (const [name, modelOf] of providers) {
   describe(`the AI SDK, ${name}`, () => {
     it.live("a three-turn conversation fed back from response.messages keeps every earlier turn, reasoning included", () =>
       Effect.gen(function*() {
-        const fake = yield* backend
-        yield* fake.enqueue(
+        yield* enqueue(
           { items: [FakeCodexBackend.reasoning("thinking one"), FakeCodexBackend.message("Answer one.")] },
           { items: [FakeCodexBackend.reasoning("thinking two"), FakeCodexBackend.message("Answer two.", { chunks: 3 })] },
           { items: [FakeCodexBackend.message("Answer three.")] }
@@ -113,8 +112,7 @@ for (const [name, modelOf] of providers) {
 
     it.live("a tool loop over several steps: each call, its result, and the answer", () =>
       Effect.gen(function*() {
-        const fake = yield* backend
-        yield* fake.enqueue(
+        yield* enqueue(
           { items: [FakeCodexBackend.reasoning("Paris first"), FakeCodexBackend.functionCall("weather", { city: "Paris" }, "call_1")] },
           { items: [FakeCodexBackend.reasoning("now Rome"), FakeCodexBackend.functionCall("weather", { city: "Rome" }, "call_2")] },
           { items: [FakeCodexBackend.message("Sunny in Paris, rain in Rome.")] }
@@ -161,8 +159,7 @@ for (const [name, modelOf] of providers) {
 
     it.live("a streamed tool call opens no empty text part before it", () =>
       Effect.gen(function*() {
-        const fake = yield* backend
-        yield* fake.enqueue({ items: [FakeCodexBackend.functionCall("weather", { city: "Oslo" }, "call_9")] })
+        yield* enqueue({ items: [FakeCodexBackend.functionCall("weather", { city: "Oslo" }, "call_9")] })
         const { openai } = yield* provider
         const parts = yield* call(async () => {
           const result = streamText({

@@ -52,3 +52,7 @@ export const fetchProxy = (path: string, init: RequestInit = {}) =>
 
 /** `Authorization` with the test key. */
 export const authorized = { authorization: `Bearer ${Redacted.value(KEY)}`, "content-type": "application/json" }
+
+/** Answers for the fake backend's next requests. */
+export const enqueue = (...answers: ReadonlyArray<FakeCodexBackend.Answer>) =>
+  Effect.flatMap(FakeCodexBackend.FakeCodexBackend, (fake) => fake.enqueue(...answers))
