@@ -233,3 +233,42 @@ for (const [name, modelOf] of providers) {
       }).pipe(Effect.provide(layer())))
   })
 }
+
+describe("the AI SDK's Responses provider, set up the other ways the README names", () => {
+  const turns = [
+    { items: [FakeCodexBackend.reasoning("thinking one"), FakeCodexBackend.message("Answer one.")] },
+    { items: [FakeCodexBackend.message("Answer two.")] }
+  ]
+  const expected = ["user: Question one?", "reasoning: thinking one", "assistant: Answer one.", "user: Question two?"]
+
+  it.live("store: false sends earlier items in full, which needs nothing kept", () =>
+    Effect.gen(function*() {
+      yield* enqueue(...turns)
+      const { openai, sent } = yield* provider
+      const providerOptions = { openai: { store: false } }
+      const messages: Array<ModelMessage> = [{ role: "user", content: "Question one?" }]
+      const first = yield* call(() => generateText({ model: openai("gpt-5.5"), messages, providerOptions }))
+      messages.push(...first.response.messages, { role: "user", content: "Question two?" })
+      yield* call(() => generateText({ model: openai("gpt-5.5"), messages, providerOptions }))
+      assert.notInclude((sent[1]!.input as ReadonlyArray<Item>).map((i) => i.type), "item_reference")
+      const [, body] = yield* backendBodies
+      assert.deepStrictEqual(transcript(body!.input as ReadonlyArray<Item>), expected)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("previousResponseId with only the new message continues the conversation", () =>
+    Effect.gen(function*() {
+      yield* enqueue(...turns)
+      const { openai } = yield* provider
+      const first = yield* call(() => generateText({ model: openai("gpt-5.5"), prompt: "Question one?" }))
+      const second = yield* call(() =>
+        generateText({
+          model: openai("gpt-5.5"),
+          prompt: "Question two?",
+          providerOptions: { openai: { previousResponseId: first.response.id } }
+        })
+      )
+      assert.strictEqual(second.text, "Answer two.")
+      const [, body] = yield* backendBodies
+      assert.deepStrictEqual(transcript(body!.input as ReadonlyArray<Item>), expected)
+    }).pipe(Effect.provide(layer())))
+})
