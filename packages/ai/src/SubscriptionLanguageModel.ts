@@ -12,6 +12,8 @@
  *   `metadata.subauth` (and are resent from `options.subauth`), since with
  *   `store: false` that is the only way to continue a reasoning turn;
  *   reasoning without it is dropped, not resent.
+ * - An answer the backend ends early (`response.incomplete`) finishes with
+ *   reason `"length"` (or `"content-filter"`), its text kept.
  * - Failures are `AiError.UnknownError` whose `cause` is the typed subauth error
  *   (`UsageLimitReached`, `ResponseError`, `TransportError`, `ReauthRequired`…).
  *
@@ -234,6 +236,10 @@ const parseParams = (method: string, call: SubscriptionLLM.ToolCall) =>
       })
   })
 
+/** An answer the backend ended early: filtered, or (any other reason) out of tokens. */
+const incompleteReason = (incomplete: SubscriptionLLM.Incomplete): Response.FinishReason =>
+  incomplete.reason === "content_filter" ? "content-filter" : "length"
+
 /**
  * The response parts of a finished turn.
  *
@@ -268,7 +274,11 @@ export const partsOf = (result: SubscriptionLLM.Result): Effect.Effect<Array<Res
     }
     parts.push({
       type: "finish",
-      reason: result.toolCalls.length > 0 ? "tool-calls" : "stop",
+      reason: result.incomplete !== undefined
+        ? incompleteReason(result.incomplete)
+        : result.toolCalls.length > 0
+        ? "tool-calls"
+        : "stop",
       usage: usageOf(result.usage),
       ...(result.rateLimits !== undefined ? { metadata: { subauth: { rateLimits: result.rateLimits } } } : {})
     })
@@ -348,9 +358,10 @@ export const streamPartsOf = <E, R>(
             params
           }])
         case "Completed":
+        case "Incomplete":
           return Effect.succeed([{
             type: "finish",
-            reason: toolCalls > 0 ? "tool-calls" : "stop",
+            reason: event._tag === "Incomplete" ? incompleteReason(event) : toolCalls > 0 ? "tool-calls" : "stop",
             usage: usageOf(event.usage),
             ...(rateLimits !== undefined ? { metadata: { subauth: { rateLimits } } } : {})
           }])

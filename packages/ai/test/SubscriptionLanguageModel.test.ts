@@ -48,6 +48,22 @@ layer(sharedIssuer, { excludeTestServices: true })("SubscriptionLanguageModel", 
       assert.strictEqual(parts.flatMap((p) => (p.type === "text-delta" ? [p.delta] : [])).join(""), "one two")
     }).pipe(Effect.provide(model())))
 
+  it.effect("an answer the backend cut short finishes with length (or content-filter), its text kept, not an error", () =>
+    Effect.gen(function*() {
+      const cut = (reason: string) => ({
+        items: [FakeCodexBackend.message("half a story", { chunks: 2 })],
+        ending: FakeCodexBackend.incomplete(reason)
+      })
+      yield* (yield* fake).enqueue(cut("max_output_tokens"), cut("content_filter"))
+      const generated = yield* LanguageModel.generateText({ prompt: "A long story" })
+      assert.strictEqual(generated.text, "half a story")
+      assert.strictEqual(generated.finishReason, "length")
+      const parts = Chunk.toArray(yield* Stream.runCollect(LanguageModel.streamText({ prompt: "A long story" })))
+      assert.strictEqual(parts.flatMap((p) => (p.type === "text-delta" ? [p.delta] : [])).join(""), "half a story")
+      const finish = parts[parts.length - 1]!
+      assert.strictEqual(finish.type === "finish" && finish.reason, "content-filter")
+    }).pipe(Effect.provide(model())))
+
   it.effect("tool calls round-trip: resolved by the toolkit, sent back as function_call_output with the call", () =>
     Effect.gen(function*() {
       yield* (yield* fake).enqueue(

@@ -50,12 +50,17 @@ export class UsageLimitReached extends Schema.TaggedError<UsageLimitReached>("@s
  * - `ContextLengthExceeded`, `QuotaExceeded`, `PolicyViolation`,
  *   `InvalidRequest`: the request cannot succeed as it is (`code` and
  *   `description` are the backend's).
+ * - `ModelNotFound`: the backend does not serve the model asked for to this
+ *   subscription (`"The '…' model is not supported when using Codex with a
+ *   ChatGPT account."`).
  * - `Overloaded`, `RateLimited`: the model is busy; try again later
  *   (`retryAfter` when the backend said).
  * - `Unauthorized`: the access token was refused even after it was renewed.
  * - `Forbidden`: a 403 (no Codex access, or a proxy in the way).
- * - `Failed`, `Incomplete`: the turn failed or stopped (`response.failed`,
- *   `response.incomplete`).
+ * - `Failed`: the turn failed (`response.failed`).
+ * - `Incomplete`: kept for compatibility; no longer raised, since an answer
+ *   the backend ends early (`response.incomplete`) is an answer
+ *   (`SubscriptionLLM.Result.incomplete`).
  * - `StreamClosed`: the stream ended before `response.completed`.
  * - `InvalidResponse`: an event or body that is not what the protocol says.
  *
@@ -69,6 +74,7 @@ export class ResponseError extends Schema.TaggedError<ResponseError>("@subauth/c
     "QuotaExceeded",
     "PolicyViolation",
     "InvalidRequest",
+    "ModelNotFound",
     "Overloaded",
     "RateLimited",
     "Unauthorized",
@@ -96,6 +102,8 @@ export class ResponseError extends Schema.TaggedError<ResponseError>("@subauth/c
         return `the backend refused the request under its usage policy${suffix}`
       case "InvalidRequest":
         return `the backend rejected the request${status}${suffix}; check the model name and options`
+      case "ModelNotFound":
+        return `the backend does not serve this model to the subscription${suffix}; its catalog lists the models it does`
       case "Overloaded":
         return `the model is overloaded${suffix}; try again in a moment`
       case "RateLimited":

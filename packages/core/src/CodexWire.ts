@@ -359,14 +359,17 @@ export const FailedEvent = Schema.Struct({
 })
 
 /**
- * `response.incomplete`.
+ * `response.incomplete`: the answer stopped early, and why. Lenient: only the
+ * reason is needed.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const IncompleteEvent = Schema.Struct({
   response: Schema.Struct({
-    incomplete_details: Schema.optional(Schema.NullOr(Schema.Struct({ reason: Schema.optional(Schema.String) })))
+    id: Schema.optional(Schema.String),
+    usage: Schema.optional(Schema.NullOr(Usage)),
+    incomplete_details: Schema.optional(Schema.NullOr(Schema.Struct({ reason: Schema.optional(Schema.NullOr(Schema.String)) })))
   })
 })
 

@@ -16,6 +16,11 @@
  *   bounded backoff; a usage limit (429 `usage_limit_reached`) is not, and
  *   says when the limit resets. Once events flow nothing is retried: a stream
  *   that ends before `response.completed` fails, it is never a short answer.
+ *   An answer the backend itself ends early (`response.incomplete`, e.g. at
+ *   its output limit) is an answer: the `Incomplete` event, and
+ *   `Result.incomplete` with the reason.
+ * - Input the backend cannot take with `store: false` (an `item_reference`,
+ *   reasoning without `encrypted_content`) is refused, never left out.
  * - `generate` collects the final items from `response.output_item.done`; the
  *   backend's `response.completed` may carry an empty `output`.
  *
@@ -67,7 +72,7 @@ import {
 import { classifyAnswer, rateLimitsOf, streamFailure, toModelInfo } from "./internal/answers.js"
 import { collect, decodeEvents } from "./internal/events.js"
 import { describeTransport, execute, formatBytes, readBody } from "./internal/http.js"
-import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS } from "./internal/request.js"
+import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS, unsendable } from "./internal/request.js"
 import { MAX_ERROR_BODY_BYTES, MAX_MODELS_BYTES } from "./Limits.js"
 import { ORIGINATOR, USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { checkBaseUrl, type ProviderError } from "./Provider.js"
@@ -201,15 +206,17 @@ export { assistantMessage, developerMessage, functionCallOutput, userMessage }
  * `buildBody(request, defaults)`: the request body for `request`, and what
  * was left out: unsupported parameters (by wire name, see
  * `UNSUPPORTED_PARAMETERS`), and input items that cannot be sent with
- * `store: false` (`item_reference`s, reasoning without `encrypted_content`).
- * Item ids are stripped: nothing is stored server-side, so an id can only
- * point at nothing ("Item with id … not found"). Pure.
+ * `store: false` (`item_reference`s, reasoning without `encrypted_content`;
+ * `unsendable(item)` says why, and `stream` refuses a request with one rather
+ * than lose part of the conversation). Item ids are stripped: nothing is
+ * stored server-side, so an id can only point at nothing ("Item with id … not
+ * found"). Pure.
  *
  * @see protocol.md §5.3
  * @since 0.1.0
  * @category constructors
  */
-export { buildBody, type Defaults, UNSUPPORTED_PARAMETERS }
+export { buildBody, type Defaults, UNSUPPORTED_PARAMETERS, unsendable }
 
 /**
  * `decodeEvents(bytes)` decodes the body of a `/responses` answer into
@@ -359,9 +366,23 @@ export interface ToolCall {
 }
 
 /**
+ * Why the backend ended a turn early (`response.incomplete`): its
+ * `incomplete_details.reason`, such as `"max_output_tokens"` or
+ * `"content_filter"`; `undefined` when it did not say.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Incomplete {
+  readonly reason: string | undefined
+}
+
+/**
  * What a turn streams, in order: `RateLimits` (from the headers), `Created`,
  * deltas, `ItemDone` for each finished item (`ToolCall` right after a function
- * call's), and `Completed` last.
+ * call's), and last `Completed`, or `Incomplete` when the backend stopped the
+ * answer early (`response.incomplete`): what came before it is the answer,
+ * cut short, not an error.
  *
  * @since 0.1.0
  * @category models
@@ -374,6 +395,7 @@ export type Event = Data.TaggedEnum<{
   ItemDone: { readonly item: Item }
   ToolCall: { readonly call: ToolCall }
   Completed: { readonly responseId: string; readonly usage: Usage | undefined }
+  Incomplete: { readonly responseId: string; readonly usage: Usage | undefined; readonly reason: string | undefined }
 }>
 
 /**
@@ -402,6 +424,8 @@ export interface Result {
   readonly toolCalls: ReadonlyArray<ToolCall>
   readonly usage?: Usage
   readonly rateLimits?: RateLimits
+  /** Set when the backend ended the answer early (`response.incomplete`): `items` and `text` are what came. */
+  readonly incomplete?: Incomplete
 }
 
 /**
@@ -656,11 +680,17 @@ export const make = (
               `(it is sent as the "session-id" header)`
           })
         }
-        const { body, dropped, droppedItems } = buildBody(request, { ...defaults, conversationId })
+        // Leaving such an item out would lose part of the conversation without a word: refused instead.
+        for (const [index, item] of request.input.entries()) {
+          const why = unsendable(item)
+          if (why !== undefined) {
+            return yield* new ResponseError({ reason: "InvalidRequest", description: `input item ${index} cannot be sent: ${why}` })
+          }
+        }
+        const { body, dropped } = buildBody(request, { ...defaults, conversationId })
         for (const name of dropped) {
           yield* Effect.logDebug(`dropped "${name}": the ChatGPT Codex backend rejects it ("Unsupported parameter")`)
         }
-        for (const what of droppedItems) yield* Effect.logDebug(`dropped an input item (${what}): it cannot be sent with "store": false`)
         const encoded = yield* Schema.encode(ResponsesRequest)(body as ResponsesRequest).pipe(
           Effect.mapError((error) =>
             new ResponseError({ reason: "InvalidRequest", description: `the request does not encode: ${error.message}` })

@@ -112,6 +112,20 @@ describe("decodeEvents", () => {
       assert.deepStrictEqual(out.map((e) => e._tag), ["Completed"])
     }))
 
+  it.effect("response.incomplete ends the turn as an answer with its reason and usage; what follows is not read", () =>
+    Effect.gen(function*() {
+      const text = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"half\"}\n\n" +
+        "data: {\"type\":\"response.incomplete\",\"response\":{\"id\":\"r2\",\"status\":\"incomplete\"," +
+        "\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"usage\":{\"input_tokens\":3,\"output_tokens\":5}}}\n\n" +
+        "data: {\"type\":\"response.output_text.delta\",\"delta\":\"late\"}\n\n"
+      const out = yield* Effect.map(events(text), Either.getOrThrow)
+      assert.deepStrictEqual(out.map((e) => e._tag), ["TextDelta", "Incomplete"])
+      const last = out[1]!
+      assert.deepStrictEqual(last._tag === "Incomplete" ? [last.responseId, last.reason, last.usage?.totalTokens] : [], ["r2", "max_output_tokens", 8])
+      const bare = yield* Effect.map(events("data: {\"type\":\"response.incomplete\",\"response\":{}}\n\n"), Either.getOrThrow)
+      assert.deepStrictEqual(bare, [SubscriptionLLM.Event.Incomplete({ responseId: "", usage: undefined, reason: undefined })])
+    }))
+
   it.effect("a malformed known event is InvalidResponse; deltas before a failure are still delivered first", () =>
     Effect.gen(function*() {
       const bad = yield* events("data: {\"type\":\"response.output_text.delta\"}\n\n")
@@ -241,6 +255,20 @@ describe("classifyAnswer", () => {
     assert.strictEqual(
       tag(SubscriptionLLM.classifyAnswer("r", answer(400, { error: { code: "context_length_exceeded" } }), 0)),
       "ResponseError:ContextLengthExceeded"
+    )
+  })
+
+  it("a model the backend does not serve is ModelNotFound, in the backend's words and in OpenAI's", () => {
+    const tag = (e: ReturnType<typeof SubscriptionLLM.classifyAnswer>) => (typeof e === "string" ? e : `${e._tag}:${e.reason}`)
+    const codex = { detail: "The 'gpt-3' model is not supported when using Codex with a ChatGPT account." }
+    assert.strictEqual(tag(SubscriptionLLM.classifyAnswer("r", answer(400, codex), 0)), "ResponseError:ModelNotFound")
+    assert.strictEqual(
+      tag(SubscriptionLLM.classifyAnswer("r", answer(404, { error: { code: "model_not_found", message: "no" } }), 0)),
+      "ResponseError:ModelNotFound"
+    )
+    assert.strictEqual(
+      tag(SubscriptionLLM.classifyAnswer("r", answer(400, { detail: "Unsupported parameter: model_reasoning" }), 0)),
+      "ResponseError:InvalidRequest"
     )
   })
 

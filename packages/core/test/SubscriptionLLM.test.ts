@@ -269,25 +269,59 @@ layer(sharedIssuer, { excludeTestServices: true })("SubscriptionLLM over loopbac
         {
           items: [],
           ending: FakeCodexBackend.failed("usage_limit_reached", "The usage limit has been reached", { plan_type: "pro", resets_at: 1795346996 })
-        },
-        { items: [FakeCodexBackend.message("partial")], ending: FakeCodexBackend.incomplete("max_output_tokens") }
+        }
       )
       const reasons: Array<string> = []
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 5; i++) {
         const error = yield* Effect.flip(SubscriptionLLM.generate(ask(`turn ${i}`)))
         reasons.push(error._tag === "ResponseError" || error._tag === "UsageLimitReached" ? `${error._tag}:${error.reason}` : error._tag)
         if (i === 3) assert.include(error.message, "Something went wrong.")
-        if (i === 5) assert.include(error.message, "max_output_tokens")
       }
       assert.deepStrictEqual(reasons, [
         "ResponseError:ContextLengthExceeded",
         "ResponseError:QuotaExceeded",
         "ResponseError:PolicyViolation",
         "ResponseError:Failed",
-        "UsageLimitReached:UsageLimitReached",
-        "ResponseError:Incomplete"
+        "UsageLimitReached:UsageLimitReached"
       ])
-      assert.strictEqual((yield* backendRequests()).length, 6, "none of them retried")
+      assert.strictEqual((yield* backendRequests()).length, 5, "none of them retried")
+    }).pipe(Effect.provide(backendHarness())))
+
+  it.effect("response.incomplete is an answer cut short, with its reason: the text that came, not an error", () =>
+    Effect.gen(function*() {
+      yield* signIn()
+      const answer = { items: [FakeCodexBackend.message("a partial answer", { chunks: 2 })], ending: FakeCodexBackend.incomplete("max_output_tokens") }
+      yield* (yield* backend).enqueue(answer, answer, { ...answer, ending: FakeCodexBackend.incomplete("content_filter") })
+      const result = yield* SubscriptionLLM.generate(ask("write a lot"))
+      assert.strictEqual(result.text, "a partial answer")
+      assert.deepStrictEqual(result.incomplete, { reason: "max_output_tokens" })
+      assert.match(result.responseId, /^resp_fake_/)
+      const { events, exit } = yield* drain(ask("write a lot"))
+      assert.isTrue(Either.isRight(exit))
+      const last = events[events.length - 1]!
+      assert.strictEqual(last._tag, "Incomplete")
+      assert.strictEqual(last._tag === "Incomplete" && last.reason, "max_output_tokens")
+      assert.strictEqual(events.flatMap((e) => (e._tag === "TextDelta" ? [e.delta] : [])).join(""), "a partial answer")
+      assert.deepStrictEqual((yield* SubscriptionLLM.generate(ask("again"))).incomplete, { reason: "content_filter" })
+      // A complete answer says nothing of the kind.
+      assert.notProperty(yield* SubscriptionLLM.generate(ask("short")), "incomplete")
+    }).pipe(Effect.provide(backendHarness())))
+
+  it.effect("input the backend cannot take with store false is refused, never left out: item_reference, bare reasoning", () =>
+    Effect.gen(function*() {
+      yield* signIn()
+      const reference = yield* Effect.flip(SubscriptionLLM.generate({
+        input: [SubscriptionLLM.userMessage("hi"), { type: "item_reference", id: "msg_earlier" }, SubscriptionLLM.userMessage("and?")]
+      }))
+      assert.strictEqual(reference._tag === "ResponseError" && reference.reason, "InvalidRequest")
+      assert.include(reference.message, "input item 1")
+      assert.include(reference.message, "\"msg_earlier\"")
+      assert.include(reference.message, "send the item itself")
+      const reasoning = yield* Effect.flip(SubscriptionLLM.generate({
+        input: [SubscriptionLLM.userMessage("hi"), { type: "reasoning", id: "rs_1", summary: [] }]
+      }))
+      assert.include(reasoning.message, "\"encrypted_content\"")
+      assert.lengthOf(yield* backendRequests(), 0)
     }).pipe(Effect.provide(backendHarness())))
 
   it.effect("unsupported sampling parameters are dropped with a debug line, never sent", () => {

@@ -2,7 +2,9 @@
  * OpenAI's Chat Completions API on top of the Codex backend's Responses
  * stream: the request body as OpenAI clients send it, its translation into a
  * `SubscriptionLLM.Request`, and the answer as a `chat.completion` object or
- * as `chat.completion.chunk`s ending with `data: [DONE]`.
+ * as `chat.completion.chunk`s ending with `data: [DONE]`; an answer the
+ * backend cut short is the partial answer with `finish_reason: "length"` (or
+ * `"content_filter"`).
  *
  * Translation (pure, tested without a server):
  * - `system` and `developer` messages become `developer` messages, in place
@@ -39,7 +41,7 @@ const Content = Schema.Union(Schema.String, Schema.Array(Part))
 
 const ToolCallWire = Schema.Struct({
   id: Schema.String,
-  type: Schema.optional(Schema.Literal("function")),
+  type: Schema.optional(Schema.NullOr(Schema.Literal("function"))),
   function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
 })
 
@@ -49,15 +51,22 @@ const ToolCallWire = Schema.Struct({
  * @since 0.1.0
  * @category schemas
  */
+// One member per role, so that a role none of them has is answered with every role there is.
+// Optional fields take an explicit `null` wherever OpenAI's API does.
+const Name = Schema.optional(Schema.NullOr(Schema.String))
+
 export const Message = Schema.Union(
-  Schema.Struct({ role: Schema.Literal("system", "developer"), content: Content, name: Schema.optional(Schema.String) }),
-  Schema.Struct({ role: Schema.Literal("user"), content: Content, name: Schema.optional(Schema.String) }),
+  Schema.Struct({ role: Schema.Literal("system"), content: Content, name: Name }),
+  Schema.Struct({ role: Schema.Literal("developer"), content: Content, name: Name }),
+  Schema.Struct({ role: Schema.Literal("user"), content: Content, name: Name }),
   Schema.Struct({
     role: Schema.Literal("assistant"),
     content: Schema.optional(Schema.NullOr(Content)),
     tool_calls: Schema.optional(Schema.NullOr(Schema.Array(ToolCallWire))),
     refusal: Schema.optional(Schema.NullOr(Schema.String)),
-    name: Schema.optional(Schema.String)
+    name: Name,
+    audio: Schema.optional(Schema.Unknown),
+    function_call: Schema.optional(Schema.Unknown)
   }),
   Schema.Struct({ role: Schema.Literal("tool"), tool_call_id: Schema.String, content: Content }),
   Schema.Struct({ role: Schema.Literal("function"), name: Schema.String, content: Schema.NullOr(Schema.String) })
@@ -364,10 +373,32 @@ export interface ChatCompletion {
       readonly tool_calls?: ReadonlyArray<ToolCall>
     }
     readonly logprobs: null
-    readonly finish_reason: "stop" | "tool_calls"
+    readonly finish_reason: FinishReason
   }>
   readonly usage: Usage
 }
+
+/**
+ * Why an answer ended: `length` (or `content_filter`) when the backend cut it
+ * short (`response.incomplete`), as OpenAI says it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FinishReason = "stop" | "tool_calls" | "length" | "content_filter"
+
+/**
+ * The `finish_reason` of an answer: an incomplete one's reason first.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const finishReasonOf = (incomplete: SubscriptionLLM.Incomplete | undefined, toolCalls: number): FinishReason =>
+  incomplete !== undefined
+    ? incomplete.reason === "content_filter" ? "content_filter" : "length"
+    : toolCalls > 0
+    ? "tool_calls"
+    : "stop"
 
 /**
  * A `chat.completion.chunk` object.
@@ -384,11 +415,11 @@ export interface ChatCompletionChunk {
     readonly index: 0
     readonly delta: {
       readonly role?: "assistant"
-      readonly content?: string
+      readonly content?: string | null
       readonly tool_calls?: ReadonlyArray<ToolCall & { readonly index: number }>
     }
     readonly logprobs: null
-    readonly finish_reason: "stop" | "tool_calls" | null
+    readonly finish_reason: FinishReason | null
   }>
   readonly usage?: Usage | null
 }
@@ -433,18 +464,21 @@ export const completionOf = (result: SubscriptionLLM.Result, meta: Meta): ChatCo
       ...(result.toolCalls.length > 0 ? { tool_calls: result.toolCalls.map(toolCallOf) } : {})
     },
     logprobs: null,
-    finish_reason: result.toolCalls.length > 0 ? "tool_calls" : "stop"
+    finish_reason: finishReasonOf(result.incomplete, result.toolCalls.length)
   }],
   usage: usageOf(result.usage)
 })
 
 /**
- * The chunks of a streaming turn, as SSE: a first chunk with the role, one per
- * text delta (or the whole text of a message that came without deltas), one
- * per tool call (name and arguments at once), a last one with
- * `finish_reason`; with `includeUsage`, a final chunk with `usage` and no
- * choices (and `usage: null` on the others); then `data: [DONE]`. A failure
- * is one `data: {"error": …}` line, which OpenAI's SDKs raise as an error.
+ * The chunks of a streaming turn, as SSE, as OpenAI sends them: the role
+ * first, with `content: ""` before text and `content: null` when no text
+ * comes (in the first tool call's chunk, or alone); one chunk per text delta
+ * (or the whole text of a message that came without deltas), one per tool
+ * call (name and arguments at once), a last one with `finish_reason`
+ * (`length` or `content_filter` for an answer the backend cut short); with
+ * `includeUsage`, a final chunk with `usage` and no choices (and `usage: null`
+ * on the others); then `data: [DONE]`. A failure is one `data: {"error": …}`
+ * line, which OpenAI's SDKs raise as an error.
  *
  * @since 0.1.0
  * @category utils
@@ -465,36 +499,44 @@ export const encoder = (meta: Meta, options: { readonly includeUsage: boolean })
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
     ...(options.includeUsage ? { usage: null } : {})
   })
-  const start = () => {
-    if (started) return ""
+  // The role goes out with what comes first: text (`content: ""` before it), or not (`content: null`), so
+  // that a client does not open an empty text part before a tool call.
+  const role = (content: "" | null) => {
+    if (started) return {}
     started = true
-    return Sse.data(chunk({ role: "assistant", content: "" }))
+    return { role: "assistant", content } as const
   }
+  const text = (delta: string) => {
+    const head = role("")
+    return (Object.keys(head).length > 0 ? Sse.data(chunk(head)) : "") + Sse.data(chunk({ content: delta }))
+  }
+  const last = (finish: FinishReason, usage: SubscriptionLLM.Usage | undefined) =>
+    Sse.data(chunk({ ...role(null) }, finish)) +
+    (options.includeUsage
+      ? Sse.data({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model, choices: [], usage: usageOf(usage) })
+      : "")
   return {
     event: (event) => {
       switch (event._tag) {
         case "Created":
           if (event.model !== undefined) model = event.model
-          return start()
+          return ""
         case "TextDelta":
           deltasInMessage = true
-          return event.delta === "" ? start() : start() + Sse.data(chunk({ content: event.delta }))
+          return event.delta === "" ? "" : text(event.delta)
         case "ItemDone": {
-          const text = CodexWire.assistantText(event.item)
-          if (Option.isNone(text)) return start()
-          const whole = !deltasInMessage && text.value !== ""
+          const whole = CodexWire.assistantText(event.item)
+          if (Option.isNone(whole)) return ""
+          const unsent = !deltasInMessage && whole.value !== ""
           deltasInMessage = false
-          return whole ? start() + Sse.data(chunk({ content: text.value })) : start()
+          return unsent ? text(whole.value) : ""
         }
         case "ToolCall":
-          return start() + Sse.data(chunk({ tool_calls: [{ index: toolCalls++, ...toolCallOf(event.call) }] }))
-        case "Completed": {
-          const last = Sse.data(chunk({}, toolCalls > 0 ? "tool_calls" : "stop"))
-          const usage = options.includeUsage
-            ? Sse.data({ id: meta.id, object: "chat.completion.chunk", created: meta.created, model, choices: [], usage: usageOf(event.usage) })
-            : ""
-          return start() + last + usage
-        }
+          return Sse.data(chunk({ ...role(null), tool_calls: [{ index: toolCalls++, ...toolCallOf(event.call) }] }))
+        case "Completed":
+          return last(finishReasonOf(undefined, toolCalls), event.usage)
+        case "Incomplete":
+          return last(finishReasonOf({ reason: event.reason }, toolCalls), event.usage)
         default:
           return ""
       }

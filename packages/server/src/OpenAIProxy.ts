@@ -9,6 +9,12 @@
  * - Every request goes through the one `SubscriptionLLM` in context, so all
  *   clients share one token per profile, and a refresh is single-flight
  *   across all of them (the `TokenManager`'s guarantee).
+ * - What `/v1/responses` answers is kept in an {@link ItemStore.ItemStore}
+ *   (bounded), so that `item_reference`s and `previous_response_id` resolve:
+ *   the backend stores nothing. What cannot be resolved is a 400 naming it,
+ *   never dropped.
+ * - {@link httpApp} is the same app over any `SubscriptionLLM`, to mount in
+ *   another server (per user, with its own item-store owner).
  * - Listens on 127.0.0.1 by default. A non-loopback host is refused unless
  *   `network: "allow-remote"` says so explicitly, and then only with a key of
  *   at least {@link MIN_REMOTE_KEY_LENGTH} characters.
@@ -26,6 +32,7 @@
  * @since 0.1.0
  */
 import {
+  type HttpApp,
   HttpMiddleware,
   HttpRouter,
   HttpServer,
@@ -34,7 +41,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Provider, SubscriptionLLM } from "@subauth/core"
+import { BackendError, Provider, SubscriptionLLM } from "@subauth/core"
 import {
   Chunk,
   Clock,
@@ -44,6 +51,7 @@ import {
   Duration,
   Effect,
   Either,
+  identity,
   Layer,
   Option,
   Record,
@@ -57,8 +65,10 @@ import * as ChatCompletions from "./ChatCompletions.js"
 import * as Body from "./internal/body.js"
 import type { Translation } from "./internal/body.js"
 import * as Drain from "./internal/drain.js"
+import * as References from "./internal/references.js"
 import type { Encoder } from "./internal/sse.js"
 import { type Answer, answerOf, type Failure, MIN_REMOTE_KEY_LENGTH, RequestError, StartError, toAnswer } from "./ProxyError.js"
+import * as ItemStore from "./ItemStore.js"
 import * as ResponsesApi from "./ResponsesApi.js"
 import * as ServeKey from "./ServeKey.js"
 
@@ -126,6 +136,27 @@ export interface Options {
   readonly cors?: ReadonlyArray<string>
   /** Default {@link DEFAULT_SHUTDOWN_GRACE}. */
   readonly shutdownGrace?: Duration.DurationInput
+  /**
+   * Whose earlier output `item_reference`s and `previous_response_id` may
+   * name in the {@link ItemStore.ItemStore} (`subauth serve` gives the
+   * profile). Default `"default"`.
+   */
+  readonly itemOwner?: string
+}
+
+/**
+ * How the HTTP app of the proxy serves, wherever it is mounted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppOptions {
+  /** Whose earlier output, in the {@link ItemStore.ItemStore}, the requests of this app may refer to. */
+  readonly owner: string
+  /** When given, every request needs `Authorization: Bearer <apiKey>` (compared in constant time). */
+  readonly apiKey?: Redacted.Redacted<string>
+  /** Origins allowed by CORS (`*` for any). Default none. */
+  readonly cors?: ReadonlyArray<string>
 }
 
 /**
@@ -254,7 +285,36 @@ const readJson = Body.readJson({ maxBytes: MAX_BODY_BYTES, maxDepth: MAX_JSON_DE
 
 const modelObject = (model: SubscriptionLLM.ModelInfo) => ({ id: model.slug, object: "model", created: 0, owned_by: "openai" })
 
-const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options, drain: Drain.Drain) => {
+// A model the backend does not serve is the client's mistake about the model: OpenAI's 404 `model_not_found`.
+const unknownModel = (model: string) => <E>(error: E): E | RequestError =>
+  error instanceof BackendError.ResponseError && error.reason === "ModelNotFound"
+    ? new RequestError({ reason: "UnknownModel", param: "model", description: `"${model}"` })
+    : error
+
+// The items of a turn are kept as they come (a client may refer to any it was sent); the response when it ends.
+const remembering = (
+  events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error | RequestError>,
+  store: ItemStore.ItemStore.Service,
+  owner: string,
+  finish: (responseId: string, output: ReadonlyArray<SubscriptionLLM.Item>) => Effect.Effect<void>
+) =>
+  Stream.suspend(() => {
+    const output: Array<SubscriptionLLM.Item> = []
+    return Stream.tap(events, (event) => {
+      switch (event._tag) {
+        case "ItemDone":
+          output.push(event.item)
+          return store.remember(owner, [event.item])
+        case "Completed":
+        case "Incomplete":
+          return finish(event.responseId, output)
+        default:
+          return Effect.void
+      }
+    })
+  })
+
+const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: AppOptions, drain: Drain.Drain) => {
   const errorResponse = (answerAt: (now: number) => Answer) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const answer = answerAt(now)
@@ -262,7 +322,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
     })
 
   // A streamed answer: status 200 once there is output; failures after that are the API's error event.
-  const streamed = (events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error>, encoder: Encoder) =>
+  const streamed = (events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error | RequestError>, encoder: Encoder) =>
     Effect.gen(function*() {
       const pull = yield* Stream.toPull(events)
       const head = yield* drain.guard(peek(pull))
@@ -299,31 +359,63 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
   // One turn: translate, then the collected answer, or the stream.
   const turn = <T extends Translation>(
     translate: (json: unknown) => Either.Either<T, RequestError>,
-    answers: (translated: T, created: number) => {
-      readonly collected: (result: SubscriptionLLM.Result) => unknown
+    answers: (translated: T, created: number) => Effect.Effect<{
+      readonly request: SubscriptionLLM.Request
+      readonly collected: (result: SubscriptionLLM.Result) => Effect.Effect<unknown>
+      readonly events: (
+        events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error | RequestError>
+      ) => Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error | RequestError>
       readonly encoder: () => Encoder
-    }
+    }, RequestError, ItemStore.ItemStore>
   ) =>
     Effect.gen(function*() {
       const translated = yield* translate(yield* readJson)
       yield* logDropped(translated.dropped)
-      const { collected, encoder } = answers(translated, yield* nowSeconds)
-      if (translated.stream) return yield* streamed(llm.stream(translated.request), encoder())
-      return HttpServerResponse.unsafeJson(collected(yield* drain.guard(llm.generate(translated.request))))
+      const { collected, encoder, events, request } = yield* answers(translated, yield* nowSeconds)
+      const model = unknownModel(translated.request.model)
+      if (translated.stream) return yield* streamed(events(Stream.mapError(llm.stream(request), model)), encoder())
+      const result = yield* drain.guard(Effect.mapError(llm.generate(request), model))
+      return HttpServerResponse.unsafeJson(yield* collected(result))
     })
 
   const chatCompletions = turn(ChatCompletions.translate, (translated, created) => {
     const meta: ChatCompletions.Meta = { id: `chatcmpl-${randomId()}`, created, model: translated.request.model }
-    return {
-      collected: (result) => ChatCompletions.completionOf(result, meta),
+    return Effect.succeed({
+      request: translated.request,
+      collected: (result: SubscriptionLLM.Result) => Effect.succeed(ChatCompletions.completionOf(result, meta)),
+      events: identity,
       encoder: () => ChatCompletions.encoder(meta, translated)
-    }
+    })
   })
 
-  const responses = turn(ResponsesApi.translate, (translated, createdAt) => {
-    const meta: ResponsesApi.Meta = { id: `resp_${randomId()}`, createdAt, model: translated.request.model, echo: translated.echo }
-    return { collected: (result) => ResponsesApi.responseOf(result, meta), encoder: () => ResponsesApi.encoder(meta) }
-  })
+  // References to earlier output are resolved from the item store; what this turn answers is kept there.
+  const responses = turn(ResponsesApi.translate, (translated, createdAt) =>
+    Effect.gen(function*() {
+      const store = yield* ItemStore.ItemStore
+      const previousResponseId = translated.previousResponseId
+      const input = yield* References.resolveItems(store, options.owner, translated.request.input)
+      const earlier = previousResponseId !== undefined ? yield* References.history(store, options.owner, previousResponseId) : []
+      const meta: ResponsesApi.Meta = {
+        id: `resp_${randomId()}`,
+        createdAt,
+        model: translated.request.model,
+        echo: translated.echo,
+        previousResponseId
+      }
+      const finish = (responseId: string, output: ReadonlyArray<SubscriptionLLM.Item>) =>
+        store.rememberResponse(options.owner, { id: ResponsesApi.responseIdOf(responseId, meta), previousResponseId, input, output })
+      return {
+        request: { ...translated.request, input: [...earlier, ...input] },
+        collected: (result: SubscriptionLLM.Result) =>
+          Effect.as(
+            Effect.zipRight(store.remember(options.owner, result.items), finish(result.responseId, result.items)),
+            ResponsesApi.responseOf(result, meta)
+          ),
+        events: (events: Stream.Stream<SubscriptionLLM.Event, SubscriptionLLM.SubscriptionLLM.Error | RequestError>) =>
+          remembering(events, store, options.owner, finish),
+        encoder: () => ResponsesApi.encoder(meta)
+      }
+    }))
 
   const models = Effect.map(
     drain.guard(llm.models),
@@ -347,10 +439,11 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
     HttpRouter.get("/v1/models/:model", model)
   )
 
+  const apiKey = options.apiKey
   const app = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const presented = ServeKey.bearer(request.headers["authorization"])
-    if (Option.isNone(presented) || !ServeKey.matches(options.apiKey, presented.value)) {
+    if (apiKey !== undefined && (Option.isNone(presented) || !ServeKey.matches(apiKey, presented.value))) {
       return yield* new RequestError({
         reason: "InvalidApiKey",
         description: Option.isNone(presented) ? "no API key was sent" : "the API key is not this server's"
@@ -396,6 +489,28 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: Options,
     : app
 }
 
+/**
+ * The proxy's HTTP app over `llm`, to mount in a server of your own (the
+ * same handlers `subauth serve` runs): OpenAI's endpoints under `/v1`,
+ * errors in OpenAI's format. References to earlier output resolve in the
+ * {@link ItemStore.ItemStore} in context, as `options.owner`'s; with
+ * `apiKey`, every request needs it. Draining on shutdown is the mounting
+ * server's business; {@link make} does it for its own.
+ *
+ * ```ts
+ * // per request, with that user's SubscriptionLLM and item-store owner:
+ * OpenAIProxy.httpApp(userLlm, { owner: `user:${userId}` })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const httpApp = (
+  llm: SubscriptionLLM.SubscriptionLLM.Service,
+  options: AppOptions
+): HttpApp.Default<never, ItemStore.ItemStore | HttpServerRequest.HttpServerRequest | Scope.Scope> =>
+  makeApp(llm, options, Drain.unmanaged)
+
 // =============================================================================
 // Constructors and layers
 // =============================================================================
@@ -414,7 +529,9 @@ const startFailed = (location: string) => (error: HttpServerError.ServeError) =>
 
 /**
  * Starts the proxy in the current scope; closing the scope shuts it down
- * gracefully.
+ * gracefully. Earlier output is kept in the {@link ItemStore.ItemStore} in
+ * context, if there is one, else in a memory store of the default size
+ * (`ItemStore.layerMemory()`), for the life of the scope.
  *
  * @since 0.1.0
  * @category constructors
@@ -445,7 +562,15 @@ export const make = (
     )
     // What counts is the address actually bound, whatever the host said.
     yield* checkBound(server.address, options.network ?? "loopback-only", `${host}:${port}`)
-    yield* HttpServer.serveEffect()(makeApp(llm, options, drain)).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    const store = Option.getOrElse(yield* Effect.serviceOption(ItemStore.ItemStore), () => ItemStore.makeMemory())
+    const app = makeApp(llm, {
+      owner: options.itemOwner ?? "default",
+      apiKey: options.apiKey,
+      ...(options.cors !== undefined ? { cors: options.cors } : {})
+    }, drain)
+    yield* HttpServer.serveEffect()(Effect.provideService(app, ItemStore.ItemStore, store)).pipe(
+      Effect.provideService(HttpServer.HttpServer, server)
+    )
     // Added last, so it runs first: drain while the handlers are still installed.
     yield* Effect.addFinalizer(() => drain.shutdown(node, grace))
     const address = server.address
@@ -481,7 +606,7 @@ export const layer = (options: Options): Layer.Layer<OpenAIProxy, StartError, Su
 export const layerConfig = (options: {
   readonly apiKey: Config.Config<Redacted.Redacted<string>>
 } & {
-  readonly [K in "host" | "port" | "network" | "cors" | "shutdownGrace"]?: Config.Config<NonNullable<Options[K]>>
+  readonly [K in "host" | "port" | "network" | "cors" | "shutdownGrace" | "itemOwner"]?: Config.Config<NonNullable<Options[K]>>
 }): Layer.Layer<OpenAIProxy, StartError | ConfigError.ConfigError, SubscriptionLLM.SubscriptionLLM> => {
   const { apiKey, ...rest } = options
   return Layer.unwrapEffect(

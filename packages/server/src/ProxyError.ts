@@ -23,6 +23,10 @@ import { DateTime, Duration, Match, Schema } from "effect"
  * - `InvalidApiKey`: no `Authorization: Bearer <key>`, or not the proxy's key.
  * - `NotFound`: no such endpoint.
  * - `UnknownModel`: no such model in the subscription's catalog.
+ * - `UnresolvedReference`: an `item_reference`, a reasoning item without
+ *   `encrypted_content`, or a `previous_response_id` names something this
+ *   proxy did not return to this client, or no longer keeps (`param` says
+ *   which; the backend stores nothing, so it cannot be sent on).
  * - `ShuttingDown`: the server is stopping.
  * - `TooLarge`: the body is larger than the proxy reads (the rest is not
  *   read, and the connection is closed after the answer).
@@ -31,7 +35,16 @@ import { DateTime, Duration, Match, Schema } from "effect"
  * @category errors
  */
 export class RequestError extends Schema.TaggedError<RequestError>("@subauth/server/RequestError")("RequestError", {
-  reason: Schema.Literal("InvalidBody", "Unsupported", "InvalidApiKey", "NotFound", "UnknownModel", "ShuttingDown", "TooLarge"),
+  reason: Schema.Literal(
+    "InvalidBody",
+    "Unsupported",
+    "InvalidApiKey",
+    "NotFound",
+    "UnknownModel",
+    "UnresolvedReference",
+    "ShuttingDown",
+    "TooLarge"
+  ),
   param: Schema.optional(Schema.String),
   description: Schema.String
 }) {
@@ -49,6 +62,8 @@ export class RequestError extends Schema.TaggedError<RequestError>("@subauth/ser
           `POST /v1/responses and GET /v1/models`
       case "UnknownModel":
         return `the model ${this.description} is not in the subscription's catalog; GET /v1/models lists the models`
+      case "UnresolvedReference":
+        return this.description
       case "ShuttingDown":
         return `the server is shutting down (${this.description}); try again when it is back`
       case "TooLarge":
@@ -197,6 +212,14 @@ const requestAnswer = (r: RequestError): Answer => {
       return answer(404, "invalid_request_error", "unknown_url", r.message)
     case "UnknownModel":
       return answer(404, "invalid_request_error", "model_not_found", r.message, { param: r.param })
+    case "UnresolvedReference":
+      return answer(
+        400,
+        "invalid_request_error",
+        r.param === "previous_response_id" ? "previous_response_not_found" : "item_not_found",
+        r.message,
+        { param: r.param }
+      )
     case "ShuttingDown":
       return answer(503, "server_error", "server_shutting_down", r.message, { headers: { "retry-after": "5" } })
     case "TooLarge":
@@ -226,6 +249,8 @@ const responseAnswer = (e: BackendError.ResponseError): Answer => {
     case "InvalidRequest":
     case "PolicyViolation":
       return answer(400, "invalid_request_error", code ?? "invalid_request", e.message)
+    case "ModelNotFound":
+      return answer(404, "invalid_request_error", "model_not_found", e.message, { param: "model" })
     case "QuotaExceeded":
       return answer(429, "insufficient_quota", "insufficient_quota", e.message, { headers: noRetry })
     case "RateLimited":

@@ -3,8 +3,10 @@
  * backend with the backend's rules applied:
  *
  * - always `store: false` and `stream: true` upstream (a `store: true` from the
- *   client is dropped); item ids are stripped and `item_reference`s dropped
- *   by `SubscriptionLLM`, since nothing is stored that they could point at;
+ *   client is dropped); item ids are stripped by `SubscriptionLLM`, since
+ *   nothing is stored upstream that they could point at; `item_reference`s
+ *   and `previous_response_id` are resolved by the proxy from its item store
+ *   (see `OpenAIProxy`), never dropped;
  * - `instructions` travel as a `developer` message, as Codex CLI 0.169 sends
  *   its prompts (the backend has refused custom top-level instructions);
  * - easy messages (`{ role, content: "text" }`) become `message` items;
@@ -14,13 +16,14 @@
  *   `top_p`, `max_output_tokens`, …), `include`, `metadata`, `user`,
  *   `truncation` are dropped;
  * - what needs server-side state or tools the proxy cannot forward
- *   (`previous_response_id`, `conversation`, `background`, stored `prompt`s,
- *   non-function tools) is a 400.
+ *   (`conversation`, `background`, stored `prompt`s, non-function tools) is a
+ *   400.
  *
  * A streaming client gets a complete, well-formed event sequence
  * (`response.created`, per item `output_item.added` / deltas / `done`,
  * `response.completed` with the collected `output`, which the backend itself
- * may leave empty); a non-streaming client gets the collected `response`.
+ * may leave empty, or `response.incomplete` for an answer cut short); a
+ * non-streaming client gets the collected `response`.
  *
  * @since 0.1.0
  */
@@ -68,7 +71,7 @@ export const ResponsesRequest = Schema.Struct({
   }))),
   service_tier: Schema.optional(Schema.NullOr(Schema.String)),
   prompt_cache_key: Schema.optional(Schema.NullOr(CodexWire.SessionId)),
-  previous_response_id: Schema.optional(Schema.Unknown),
+  previous_response_id: Schema.optional(Schema.NullOr(Schema.String)),
   conversation: Schema.optional(Schema.Unknown),
   background: Schema.optional(Schema.NullOr(Schema.Boolean)),
   prompt: Schema.optional(Schema.Unknown)
@@ -110,6 +113,8 @@ export interface Echo {
  */
 export interface Translated extends Translation {
   readonly echo: Echo
+  /** The response this one continues: its conversation comes first (resolved by the proxy's item store). */
+  readonly previousResponseId: string | undefined
 }
 
 /**
@@ -120,12 +125,15 @@ export interface Translated extends Translation {
  * @category utils
  */
 export const inputItem = (item: typeof Loose.Type, param: string): Result<CodexWire.Item> => {
-  const type = item.type
+  const type = item.type ?? undefined
   if (type !== undefined && typeof type !== "string") return Either.left(invalid(`${param}.type`, "must be a string"))
   if (type !== undefined && type !== "message") return Either.right(item as CodexWire.Item)
   const role = item.role
   if (typeof role !== "string" || !ROLES.has(role)) {
-    return Either.left(invalid(`${param}.role`, "a message needs a role: user, assistant, system or developer"))
+    return Either.left(invalid(
+      `${param}.role`,
+      `must be one of "user", "assistant", "system" or "developer", not ${role === undefined ? "missing" : JSON.stringify(role)}`
+    ))
   }
   const content = item.content
   if (typeof content === "string") {
@@ -168,9 +176,12 @@ const refuse = (holds: boolean, param: string, description: string): Result<void
 export const translate = (json: unknown): Result<Translated> =>
   Either.gen(function*() {
     const { body, ignored } = yield* decode(ResponsesRequest, json)
-    const stateless = "the backend stores nothing (\"store\": false); send the whole conversation in \"input\""
-    yield* refuse(body.previous_response_id != null, "previous_response_id", `earlier responses cannot be referenced: ${stateless}`)
-    yield* refuse(body.conversation != null, "conversation", `conversations cannot be referenced: ${stateless}`)
+    yield* refuse(
+      body.conversation != null,
+      "conversation",
+      "conversations cannot be referenced: the backend stores nothing (\"store\": false); send the whole conversation " +
+        "in \"input\", or continue a response of this proxy with \"previous_response_id\""
+    )
     yield* refuse(body.background === true, "background", "background responses are not supported")
     yield* refuse(body.prompt != null, "prompt", "stored prompts are not available")
     const input = typeof body.input === "string"
@@ -213,7 +224,13 @@ export const translate = (json: unknown): Result<Translated> =>
       metadata: {}
     }
     const dropped = [...ignored, ...(body.service_tier != null && serviceTier === undefined ? ["service_tier"] : [])]
-    return { request, stream: body.stream === true, echo, dropped }
+    return {
+      request,
+      stream: body.stream === true,
+      echo,
+      dropped,
+      previousResponseId: body.previous_response_id ?? undefined
+    }
   })
 
 // =============================================================================
@@ -233,6 +250,7 @@ export interface Meta {
   readonly createdAt: number
   readonly model: string
   readonly echo: Echo
+  readonly previousResponseId?: string | undefined
 }
 
 /**
@@ -257,9 +275,10 @@ export interface Response extends Echo {
   readonly id: string
   readonly object: "response"
   readonly created_at: number
-  readonly status: "in_progress" | "completed" | "failed"
+  readonly status: "in_progress" | "completed" | "incomplete" | "failed"
   readonly error: { readonly code: string; readonly message: string } | null
-  readonly incomplete_details: null
+  readonly incomplete_details: { readonly reason: string } | null
+  readonly previous_response_id: string | null
   readonly model: string
   readonly output: ReadonlyArray<CodexWire.Item>
   readonly usage: Usage | null
@@ -281,33 +300,58 @@ export const usageOf = (usage: SubscriptionLLM.Usage | undefined): Usage => ({
 
 const response = (
   meta: Meta,
-  fields: Pick<Response, "id" | "model" | "status" | "output"> & Partial<Pick<Response, "usage" | "error">>
+  fields: Pick<Response, "id" | "model" | "status" | "output"> & Partial<Pick<Response, "usage" | "error" | "incomplete_details">>
 ): Response => ({
   id: fields.id,
   object: "response",
   created_at: meta.createdAt,
   status: fields.status,
   error: fields.error ?? null,
-  incomplete_details: null,
+  incomplete_details: fields.incomplete_details ?? null,
   ...meta.echo,
+  previous_response_id: meta.previousResponseId ?? null,
   model: fields.model,
   output: fields.output,
   usage: fields.usage ?? null
 })
 
 /**
- * The `response` of a finished turn: its items as the backend finished them.
+ * `incomplete_details` of an answer the backend cut short: its reason, or
+ * `max_output_tokens` when it gave none (OpenAI's reasons are that and
+ * `content_filter`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const incompleteDetailsOf = (incomplete: SubscriptionLLM.Incomplete): { readonly reason: string } => ({
+  reason: incomplete.reason ?? "max_output_tokens"
+})
+
+/**
+ * The id a turn's response goes by: the backend's, or the proxy's own when
+ * the backend named none.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const responseIdOf = (backendId: string, meta: Meta): string => (backendId !== "" ? backendId : meta.id)
+
+/**
+ * The `response` of a finished turn: its items as the backend finished them;
+ * `status: "incomplete"` with `incomplete_details` when the backend cut the
+ * answer short.
  *
  * @since 0.1.0
  * @category utils
  */
 export const responseOf = (result: SubscriptionLLM.Result, meta: Meta): Response =>
   response(meta, {
-    id: result.responseId !== "" ? result.responseId : meta.id,
+    id: responseIdOf(result.responseId, meta),
     model: result.model ?? meta.model,
-    status: "completed",
+    status: result.incomplete !== undefined ? "incomplete" : "completed",
     output: result.items,
-    usage: usageOf(result.usage)
+    usage: usageOf(result.usage),
+    ...(result.incomplete !== undefined ? { incomplete_details: incompleteDetailsOf(result.incomplete) } : {})
   })
 
 interface Open {
@@ -326,7 +370,9 @@ interface Open {
  * content events (text and reasoning-summary deltas as they come; a function
  * call's arguments at once) and `response.output_item.done` with the item as
  * the backend finished it, then `response.completed` with all items and the
- * usage. A failure is a `response.failed` whose `response.error` says why.
+ * usage, or `response.incomplete` (`status: "incomplete"`, `incomplete_details`)
+ * when the backend cut the answer short. A failure is a `response.failed`
+ * whose `response.error` says why.
  *
  * @since 0.1.0
  * @category utils
@@ -458,16 +504,20 @@ export const encoder = (meta: Meta): Sse.Encoder => {
         case "ItemDone":
           return start() + itemDone(event.item)
         case "Completed":
+        case "Incomplete": {
+          const incomplete = event._tag === "Incomplete"
           return start() +
-            emit("response.completed", {
+            emit(incomplete ? "response.incomplete" : "response.completed", {
               response: response(meta, {
                 id: event.responseId !== "" ? event.responseId : id,
                 model,
-                status: "completed",
+                status: incomplete ? "incomplete" : "completed",
                 output,
-                usage: usageOf(event.usage)
+                usage: usageOf(event.usage),
+                ...(incomplete ? { incomplete_details: incompleteDetailsOf(event) } : {})
               })
             })
+        }
         default:
           return ""
       }

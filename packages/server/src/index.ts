@@ -22,3 +22,8 @@ export * as ServeKey from "./ServeKey.js"
  * @since 0.1.0
  */
 export * as ProxyError from "./ProxyError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ItemStore from "./ItemStore.js"

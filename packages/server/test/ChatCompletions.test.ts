@@ -191,6 +191,31 @@ describe("ChatCompletions.encoder", () => {
     assert.strictEqual(chunks[chunks.length - 1]!.choices[0]!.finish_reason, "tool_calls")
   })
 
+  it("no text before a tool call: the role comes with it and content null, as OpenAI sends it", () => {
+    const chunks = run([
+      Event.Created({ responseId: "r", model: undefined }),
+      Event.ItemDone({ item: { type: "reasoning", id: "rs_1", summary: [] } }),
+      Event.ToolCall({ call: { callId: "c1", name: "a", arguments: "{}" } }),
+      Event.Completed({ responseId: "r", usage: undefined })
+    ])
+    assert.deepStrictEqual(chunks.map((c) => c.choices[0]!.delta), [
+      { role: "assistant", content: null, tool_calls: [{ index: 0, id: "c1", type: "function", function: { name: "a", arguments: "{}" } }] },
+      {}
+    ])
+    const empty = run([Event.Completed({ responseId: "r", usage: undefined })])
+    assert.deepStrictEqual(empty.map((c) => [c.choices[0]!.delta, c.choices[0]!.finish_reason]), [[{ role: "assistant", content: null }, "stop"]])
+  })
+
+  it("an answer cut short ends with finish_reason length, or content_filter", () => {
+    const cut = (reason: string | undefined) =>
+      run([Event.TextDelta({ itemId: undefined, delta: "half" }), Event.Incomplete({ responseId: "r", usage, reason })], true)
+    const chunks = cut("max_output_tokens")
+    assert.strictEqual(chunks[chunks.length - 2]!.choices[0]!.finish_reason, "length")
+    assert.strictEqual(chunks[chunks.length - 1]!.usage!.total_tokens, 15)
+    assert.strictEqual(cut("content_filter").at(-2)!.choices[0]!.finish_reason, "content_filter")
+    assert.strictEqual(cut(undefined).at(-2)!.choices[0]!.finish_reason, "length")
+  })
+
   it("a failure is one error line", () => {
     const encoder = ChatCompletions.encoder(meta, { includeUsage: false })
     const error = { message: "m", type: "server_error", param: null, code: "bad_gateway" }

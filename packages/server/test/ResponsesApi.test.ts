@@ -62,7 +62,6 @@ describe("ResponsesApi.translate", () => {
 
   it("what needs stored state or other tools is a 400 that names the field", () => {
     const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
-      [{ previous_response_id: "resp_1" }, "previous_response_id"],
       [{ conversation: "conv_1" }, "conversation"],
       [{ background: true }, "background"],
       [{ prompt: { id: "pmpt_1" } }, "prompt"],
@@ -78,6 +77,12 @@ describe("ResponsesApi.translate", () => {
       assert.isTrue(Either.isLeft(result), param)
       if (Either.isLeft(result)) assert.strictEqual(result.left.param, param)
     }
+  })
+
+  it("previous_response_id is carried to the proxy, which resolves it from its item store", () => {
+    const result = ResponsesApi.translate({ model: "m", input: "hi", previous_response_id: "resp_1" })
+    assert.strictEqual(Either.getOrThrow(result).previousResponseId, "resp_1")
+    assert.isUndefined(Either.getOrThrow(ResponsesApi.translate({ model: "m", input: "hi", previous_response_id: null })).previousResponseId)
   })
 })
 

@@ -6,6 +6,7 @@
 import { FakeCodexBackend } from "@subauth/testing"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import OpenAI from "openai"
+import * as ItemStore from "../src/ItemStore.js"
 import * as OpenAIProxy from "../src/OpenAIProxy.js"
 
 /** The proxy's key in tests. */
@@ -13,12 +14,14 @@ export const KEY = Redacted.make("sk-subauth-test-key-0123456789abcdefghijklmnop
 
 export type ProxyOptions = Omit<OpenAIProxy.Options, "apiKey"> & { readonly apiKey?: Redacted.Redacted<string> }
 
-/** The proxy on a free port, over the fakes (`FakeCodexBackend.layerTest`). */
+/** The proxy on a free port, over the fakes (`FakeCodexBackend.layerTest`), with a memory item store of its own. */
 export const layer = (
   options: ProxyOptions = {},
-  fakes: FakeCodexBackend.TestOptions = {}
+  fakes: FakeCodexBackend.TestOptions = {},
+  store: ItemStore.Options = {}
 ) =>
   OpenAIProxy.layer({ apiKey: KEY, port: 0, ...options }).pipe(
+    Layer.provideMerge(ItemStore.layerMemory(store)),
     Layer.provideMerge(FakeCodexBackend.layerTest(fakes)),
     Layer.orDie,
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
@@ -49,3 +52,7 @@ export const fetchProxy = (path: string, init: RequestInit = {}) =>
 
 /** `Authorization` with the test key. */
 export const authorized = { authorization: `Bearer ${Redacted.value(KEY)}`, "content-type": "application/json" }
+
+/** Answers for the fake backend's next requests. */
+export const enqueue = (...answers: ReadonlyArray<FakeCodexBackend.Answer>) =>
+  Effect.flatMap(FakeCodexBackend.FakeCodexBackend, (fake) => fake.enqueue(...answers))

@@ -131,7 +131,23 @@ export declare namespace FakeCodexBackend {
     readonly configure: (patch: Partial<Settings>) => Effect.Effect<void>
     /** From now on this token gets 401 although its signature and expiry hold. */
     readonly rejectAccessToken: (token: string) => Effect.Effect<void>
+    /**
+     * The SSE answers of `/responses` so far: how many began, how many sent
+     * every event, and how many are still open (a client that hangs up ends
+     * its stream: `open` falls while `finished` does not rise).
+     */
+    readonly streams: Effect.Effect<StreamCounts>
   }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamCounts {
+  readonly started: number
+  readonly finished: number
+  readonly open: number
 }
 
 /**
@@ -355,6 +371,7 @@ export const make = (options: Partial<Settings> = {}) =>
     const queue: Array<Answer> = []
     const rejected = new Set<string>()
     const encrypted = new Set<string>()
+    const counts = { started: 0, finished: 0, closed: 0 }
 
     const { server, url } = yield* listen("fake Codex backend")
     const baseUrl = `${url}/backend-api/codex`
@@ -404,7 +421,11 @@ export const make = (options: Partial<Settings> = {}) =>
         const drop = Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void))).pipe(
           Effect.zipRight(Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(raw).socket.destroy()))
         )
-        const body = ending._tag === "Cut" && ending.mode === "drop" ? Stream.concat(events, Stream.drain(Stream.fromEffect(drop))) : events
+        const body = (ending._tag === "Cut" && ending.mode === "drop" ? Stream.concat(events, Stream.drain(Stream.fromEffect(drop))) : events).pipe(
+          Stream.onStart(Effect.sync(() => void counts.started++)),
+          Stream.onEnd(Effect.sync(() => void counts.finished++)),
+          Stream.ensuring(Effect.sync(() => void counts.closed++))
+        )
         return HttpServerResponse.stream(body, {
           contentType: "text/event-stream",
           headers: {
@@ -455,7 +476,8 @@ export const make = (options: Partial<Settings> = {}) =>
       clearFaults: recorder.clearFaults,
       enqueue: (...answers) => Effect.sync(() => void queue.push(...answers)),
       configure: (patch) => Effect.sync(() => void (settings = { ...settings, ...patch })),
-      rejectAccessToken: (token) => Effect.sync(() => void rejected.add(token))
+      rejectAccessToken: (token) => Effect.sync(() => void rejected.add(token)),
+      streams: Effect.sync(() => ({ started: counts.started, finished: counts.finished, open: counts.started - counts.closed }))
     }
     return service
   })

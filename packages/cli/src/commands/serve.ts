@@ -90,7 +90,9 @@ export const run = (args: Args) =>
       host: args.host,
       port: args.port,
       network: args.allowRemote ? "allow-remote" : "loopback-only",
-      cors: args.cors
+      cors: args.cors,
+      // Earlier output that clients refer to is the profile's.
+      itemOwner: args.profile
     }).pipe(Layer.provideMerge(Layers.llm(args, settings)))
 
     return yield* Effect.scoped(Effect.gen(function*() {

@@ -141,6 +141,15 @@ export const streamFailure = (
 }
 
 /**
+ * Whether a refusal names the model as the problem: OpenAI's `model_not_found`
+ * code, or the backend's `{"detail":"The '…' model is not supported when using
+ * Codex with a ChatGPT account."}`.
+ */
+const isUnknownModel = (code: string | undefined, text: string | undefined): boolean =>
+  code === "model_not_found" ||
+  (text !== undefined && /\bmodel\b[^.]{0,80}\b(?:is not supported|does not exist|not found)\b/i.test(text))
+
+/**
  * Classifies an answer that is not a stream: 401 means "recover and try once
  * more" (`"Unauthorized"`); a usage limit is {@link UsageLimitReached}; 5xx
  * (but "overloaded") and 408 are `TransportError`s, which are retried; the
@@ -186,6 +195,7 @@ export const classifyAnswer = (
     return new ResponseError({ reason: "RateLimited", ...fields, ...(retryAfter !== undefined ? { retryAfter } : {}) })
   }
   if (status === 403) return new ResponseError({ reason: "Forbidden", ...fields })
+  if ((status === 400 || status === 404) && isUnknownModel(code, rawText)) return new ResponseError({ reason: "ModelNotFound", ...fields })
   return new ResponseError({ reason: known ?? "InvalidRequest", ...fields })
 }
 

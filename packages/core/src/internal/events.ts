@@ -106,20 +106,31 @@ const decodeData = (
       return streamFailure(Either.isRight(e) ? e.right : undefined, now(), secrets)
     }
     case "response.incomplete": {
+      // An answer cut short is still the answer (OpenAI's "finish_reason": "length"), not a failure.
       const e = decoders.incomplete(json)
-      const reason = Either.isRight(e) ? nonNull(e.right.response.incomplete_details)?.reason : undefined
-      return new ResponseError({ reason: "Incomplete", ...(reason !== undefined ? { description: `reason: ${reason}` } : {}) })
+      if (Either.isLeft(e)) return invalid(type)
+      const response = e.right.response
+      out.push(Events.Incomplete({
+        responseId: response.id ?? "",
+        usage: usageOf(response.usage),
+        reason: nonNull(nonNull(response.incomplete_details)?.reason)
+      }))
+      return undefined
     }
     default:
       return undefined
   }
 }
 
+/** The event that ends a turn: `Completed`, or `Incomplete` (the answer stopped early). */
+const isLast = (event: Event): boolean => event._tag === "Completed" || event._tag === "Incomplete"
+
 /**
  * Decodes the body of a `/responses` answer into events, up to and including
- * `Completed`. A body that ends before `response.completed` fails with
- * `ResponseError("StreamClosed")`; `response.failed`, `response.incomplete`
- * and `error` events fail with what they report.
+ * `Completed` or `Incomplete` (`response.incomplete`: the answer stopped
+ * early, which is an answer). A body that ends before either fails with
+ * `ResponseError("StreamClosed")`; `response.failed` and `error` events fail
+ * with what they report.
  *
  * Pure in the sense that matters: no HTTP, so it is tested (and benchmarked)
  * on bytes.
@@ -170,11 +181,11 @@ export const decodeEvents = <E, R>(
                 failure = error
                 break
               }
-              if (out.length > 0 && out[out.length - 1]!._tag === "Completed") completed = true
+              if (out.length > 0 && isLast(out[out.length - 1]!)) completed = true
             }
             return Effect.succeed(Chunk.unsafeFromArray(out))
           }),
-          Stream.takeUntil((event) => event._tag === "Completed"),
+          Stream.takeUntil(isLast),
           Stream.concat(Stream.suspend(() =>
             failure !== undefined
               ? Stream.fail(failure)
@@ -208,6 +219,7 @@ export const collect = <E, R>(events: Stream.Stream<Event, E, R>): Effect.Effect
     let model: string | undefined
     let usage: Usage | undefined
     let rateLimits: RateLimits | undefined
+    let incomplete: { readonly reason: string | undefined } | undefined
     return Stream.runForEach(events, (event) =>
       Effect.sync(() => {
         switch (event._tag) {
@@ -229,6 +241,11 @@ export const collect = <E, R>(events: Stream.Stream<Event, E, R>): Effect.Effect
             responseId = event.responseId
             usage = event.usage
             break
+          case "Incomplete":
+            responseId = event.responseId
+            usage = event.usage
+            incomplete = { reason: event.reason }
+            break
         }
       })).pipe(Effect.map((): Result => ({
         responseId,
@@ -237,6 +254,7 @@ export const collect = <E, R>(events: Stream.Stream<Event, E, R>): Effect.Effect
         text,
         toolCalls,
         ...(usage !== undefined ? { usage } : {}),
-        ...(rateLimits !== undefined ? { rateLimits } : {})
+        ...(rateLimits !== undefined ? { rateLimits } : {}),
+        ...(incomplete !== undefined ? { incomplete } : {})
       })))
   })

@@ -29,6 +29,24 @@ export interface Defaults {
 }
 
 /**
+ * Why `item` cannot be sent with `store: false`, if it cannot: an
+ * `item_reference` points at something the backend never stored, and a
+ * reasoning item is only understood with its `encrypted_content`.
+ */
+export const unsendable = (item: CodexWire.Item): string | undefined => {
+  const id = typeof item.id === "string" ? ` "${item.id}"` : ""
+  if (item.type === "item_reference") {
+    return `it is an "item_reference" to${id === "" ? " an item" : id}, which the backend cannot resolve: it stores ` +
+      `nothing ("store": false); send the item itself, as the earlier answer returned it`
+  }
+  if (item.type === "reasoning" && typeof item.encrypted_content !== "string") {
+    return `it is a reasoning item${id} without its "encrypted_content", which the backend needs to continue it ` +
+      `("store": false); send it as the earlier answer returned it, or leave it out`
+  }
+  return undefined
+}
+
+/**
  * The request body for `request`, and what was left out: unsupported
  * parameters (by wire name), and input items that cannot be sent with
  * `store: false` (`item_reference`s, reasoning without `encrypted_content`).
@@ -49,7 +67,7 @@ export const buildBody = (request: Request, defaults: Defaults): {
   const system = request.system === undefined ? [] : typeof request.system === "string" ? [request.system] : request.system
   const input: Array<CodexWire.Item> = system.map(CodexWire.developerMessage)
   for (const item of request.input) {
-    if (item.type === "item_reference" || (item.type === "reasoning" && typeof item.encrypted_content !== "string")) {
+    if (unsendable(item) !== undefined) {
       droppedItems.push(item.type === "reasoning" ? "reasoning without encrypted_content" : "item_reference")
       continue
     }

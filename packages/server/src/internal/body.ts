@@ -6,7 +6,7 @@
 import { HttpServerRequest } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { SubscriptionLLM } from "@subauth/core"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Effect, Either, ParseResult, Schema, type SchemaAST } from "effect"
 import { RequestError } from "../ProxyError.js"
 
 /** "10 MiB", for messages. */
@@ -152,18 +152,96 @@ const pathOf = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
-const shorten = (text: string, max = 200) => (text.length > max ? `${text.slice(0, max)}…` : text)
+/** What a schema expects, in plain words ("a string", "one of \"low\" or \"high\""), never a dump of the schema. */
+export const expected = (ast: SchemaAST.AST): string => {
+  switch (ast._tag) {
+    case "Literal":
+      return ast.literal === null ? "null" : JSON.stringify(ast.literal)
+    case "StringKeyword":
+    case "TemplateLiteral":
+      return "a string"
+    case "NumberKeyword":
+      return "a number"
+    case "BooleanKeyword":
+      return "a boolean"
+    case "TupleType":
+      return "an array"
+    case "TypeLiteral":
+      return "an object"
+    case "Refinement":
+      return ast === Schema.Int.ast ? "an integer" : expected(ast.from)
+    case "Transformation":
+      return expected(ast.from)
+    case "Suspend":
+      return expected(ast.f())
+    case "Union": {
+      const literals = ast.types.filter((t): t is SchemaAST.Literal => t._tag === "Literal")
+      const others = [...new Set(ast.types.filter((t) => t._tag !== "Literal").map(expected))]
+      const listed = literals.map(expected)
+      const choice = listed.length > 1 && others.length === 0 ? [`one of ${or(listed)}`] : listed
+      return or([...others, ...choice])
+    }
+    default:
+      return "a valid value"
+  }
+}
 
-/** A `RequestError("InvalidBody")` for the first issue of a parse error. */
+const or = (words: ReadonlyArray<string>): string =>
+  words.length <= 1 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words[words.length - 1]}`
+
+const shown = (actual: unknown): string => {
+  if (actual === undefined) return "nothing"
+  const text = JSON.stringify(actual) ?? typeof actual
+  return text.length > 40 ? `${Array.isArray(actual) ? "an array" : typeof actual === "object" ? "an object" : "a longer value"}` : text
+}
+
+interface Leaf {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly description: string
+}
+
+/**
+ * The first thing wrong, where it is and in plain words: the issue tree is
+ * walked to the first leaf; a union that failed as a whole is described as
+ * its choices.
+ */
+const leafOf = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): Leaf => {
+  switch (issue._tag) {
+    case "Pointer":
+      return leafOf(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path])])
+    case "Missing":
+      return { path, description: "is required" }
+    case "Unexpected":
+    case "Forbidden":
+      return { path, description: "is not allowed here" }
+    case "Type":
+      return { path, description: `must be ${expected(issue.ast)}, not ${shown(issue.actual)}` }
+    case "Refinement": {
+      if (issue.kind === "From") return leafOf(issue.issue, path)
+      const message = ParseResult.ArrayFormatter.formatIssueSync(issue)[0]?.message
+      return { path, description: message ?? `must be ${expected(issue.ast)}` }
+    }
+    case "Transformation":
+      return leafOf(issue.issue, path)
+    case "Composite": {
+      const issues = Array.isArray(issue.issues) ? issue.issues : [issue.issues as ParseResult.ParseIssue]
+      // A union none of whose choices fit the value itself: say what the choices are.
+      if (issue.ast._tag === "Union" && issues.every((i) => i._tag === "Type")) {
+        return { path, description: `must be ${expected(issue.ast)}, not ${shown(issue.actual)}` }
+      }
+      return issues.length > 0 ? leafOf(issues[0]!, path) : { path, description: `must be ${expected(issue.ast)}` }
+    }
+  }
+}
+
+/** A `RequestError("InvalidBody")` for the first issue of a parse error, in plain words, with its `param`. */
 export const invalidBody = (error: ParseResult.ParseError): RequestError => {
-  const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const param = first !== undefined && first.path.length > 0 ? pathOf(first.path) : undefined
+  const leaf = leafOf(error.issue, [])
+  const param = leaf.path.length > 0 ? pathOf(leaf.path) : undefined
   return new RequestError({
     reason: "InvalidBody",
     ...(param !== undefined ? { param } : {}),
-    description: first === undefined
-      ? "it does not match the endpoint's schema"
-      : `${param !== undefined ? `"${param}": ` : ""}${shorten(first.message.replace(/\s+/g, " "))}`
+    description: param !== undefined ? `"${param}": ${leaf.description}` : `the body ${leaf.description}`
   })
 }
 
@@ -179,7 +257,8 @@ export const decode = <A, I>(
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Either.left(new RequestError({ reason: "InvalidBody", description: "it must be a JSON object" }))
   }
-  return Schema.decodeUnknownEither(schema, { errors: "first" })(json).pipe(
+  // All the issues, so that a union that fails as a whole can list every choice it has.
+  return Schema.decodeUnknownEither(schema, { errors: "all" })(json).pipe(
     Either.mapLeft(invalidBody),
     Either.map((body) => ({
       body,

@@ -25,6 +25,17 @@ export const shuttingDown = (description: string) => new RequestError({ reason: 
 /** How long closing connections may take once every request has ended. */
 const CLOSE_TIMEOUT = Duration.seconds(2)
 
+/**
+ * For an app mounted in someone else's server: no draining of its own (the
+ * server that mounts it decides when requests end).
+ */
+export const unmanaged: Drain = {
+  enter: Effect.void,
+  guard: (effect) => effect,
+  cut: Deferred.unsafeMake<void>(FiberId.none),
+  shutdown: () => Effect.void
+}
+
 export const make = (): Drain => {
   let closing = false
   let active = 0

@@ -137,7 +137,7 @@ export const render = (items: ReadonlyArray<ScriptItem>, ending: Ending, ctx: Re
         body,
         ending: [{
           type: "response.incomplete",
-          response: { ...response("incomplete", done), incomplete_details: { reason: ending.reason } }
+          response: { ...response("incomplete", done), incomplete_details: { reason: ending.reason }, usage: ctx.usage }
         }]
       }
     case "Cut":
