@@ -24,6 +24,7 @@ import type { DatabaseError, VaultError } from "./BrokerError.js"
 import * as ConnectSessions from "./ConnectSessions.js"
 import * as Connections from "./Connections.js"
 import type { KeyWrap } from "./KeyWrap.js"
+import * as SessionKeys from "./SessionKeys.js"
 import * as Tenants from "./Tenants.js"
 import * as Vault from "./Vault.js"
 
@@ -35,6 +36,7 @@ export interface Options extends Connections.Options {
   readonly sessions?: ConnectSessions.Options
   /** Run the connect sessions' poll loop in this process. Default true (admin commands turn it off). */
   readonly polling?: boolean
+  readonly sessionKeys?: SessionKeys.Options
 }
 
 /**
@@ -60,14 +62,14 @@ export const layerAdmin: Layer.Layer<
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<
-  Vault.Vault | Audit.Audit | Tenants.Tenants | Connections.Connections | ConnectSessions.ConnectSessions,
+  Vault.Vault | Audit.Audit | Tenants.Tenants | Connections.Connections | ConnectSessions.ConnectSessions | SessionKeys.SessionKeys,
   VaultError | DatabaseError,
   SqlClient.SqlClient | KeyWrap | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
 > => {
   const sessions = options.polling === false
     ? ConnectSessions.layerWithoutPolling(options.sessions)
     : ConnectSessions.layer(options.sessions)
-  return sessions.pipe(
+  return Layer.merge(sessions, SessionKeys.layer(options.sessionKeys)).pipe(
     Layer.provideMerge(Connections.layer(options)),
     Layer.provide(IdTokenVerifier.layer()),
     Layer.provideMerge(layerAdmin)

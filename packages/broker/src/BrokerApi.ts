@@ -193,6 +193,32 @@ export class ConsentBody extends Schema.Class<ConsentBody>("Consent")({
 }) {}
 
 /**
+ * One usage window as the backend last reported it (`x-codex-primary-*`: the 5-hour window; `secondary`: the week).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class UsageWindow extends Schema.Class<UsageWindow>("UsageWindow")({
+  used_percent: Schema.Number,
+  window_minutes: Schema.NullOr(Schema.Number),
+  resets_at: Schema.NullOr(Time)
+}) {}
+
+/**
+ * The latest usage snapshot the gateway saw for a connection (from the backend's rate-limit headers).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Usage extends Schema.Class<Usage>("Usage")({
+  primary: Schema.NullOr(UsageWindow),
+  secondary: Schema.NullOr(UsageWindow),
+  credits: Schema.NullOr(Schema.Struct({ has_credits: Schema.Boolean, unlimited: Schema.Boolean, balance: Schema.NullOr(Schema.String) })),
+  plan: Schema.NullOr(Schema.String),
+  observed_at: Time
+}) {}
+
+/**
  * @since 0.1.0
  * @category schemas
  */
@@ -208,7 +234,63 @@ export class Connection extends Schema.Class<Connection>("Connection")({
   last_refresh_at: Schema.NullOr(Time),
   last_used_at: Schema.NullOr(Time),
   claims_verified: Schema.Boolean,
-  consent: Schema.NullOr(ConsentBody)
+  consent: Schema.NullOr(ConsentBody),
+  /** The latest usage windows seen through the gateway; null before its first request. */
+  usage: Schema.NullOr(Usage)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class CreateSessionKeyRequest extends Schema.Class<CreateSessionKeyRequest>("CreateSessionKeyRequest")({
+  /** What the key is for (an agent session, a job): shown in lists and the audit trail. */
+  label: Schema.String.pipe(Schema.maxLength(200)),
+  /** How long the key lives: 60 to 86,400 seconds. */
+  ttl_seconds: Schema.Int
+}) {}
+
+/**
+ * A session key as lists show it: never the key.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SessionKey extends Schema.Class<SessionKey>("SessionKey")({
+  id: Schema.String,
+  user_id: Schema.String,
+  label: Schema.String,
+  created_at: Time,
+  expires_at: Time,
+  revoked_at: Schema.NullOr(Time),
+  /** Requests made with it (counted in memory, written every minute). */
+  uses: Schema.Number,
+  last_used_at: Schema.NullOr(Time)
+}) {}
+
+/**
+ * A new session key: `key` is shown this once.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class CreatedSessionKey extends Schema.Class<CreatedSessionKey>("CreatedSessionKey")({
+  id: Schema.String,
+  user_id: Schema.String,
+  label: Schema.String,
+  key: Schema.Redacted(Schema.String),
+  created_at: Time,
+  expires_at: Time,
+  /** The OpenAI-compatible base URL to give an agent with the key (`OPENAI_BASE_URL`). */
+  base_url: Schema.String
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class SessionKeyList extends Schema.Class<SessionKeyList>("SessionKeyList")({
+  sessions: Schema.Array(SessionKey)
 }) {}
 
 /**
@@ -365,6 +447,34 @@ export class UsersGroup extends HttpApiGroup.make("users")
  * @since 0.1.0
  * @category groups
  */
+export class SessionKeysGroup extends HttpApiGroup.make("sessionKeys")
+  .add(
+    HttpApiEndpoint.post("create")`/v1/users/${UserIdParam}/sessions`
+      .setPayload(CreateSessionKeyRequest)
+      .addSuccess(CreatedSessionKey, { status: 201 })
+      .annotate(
+        OpenApi.Description,
+        "A session key for a connected user's agent session: it calls the OpenAI-compatible gateway (`base_url`) with " +
+          "the user's subscription and never sees an OpenAI token. Shown once; lives at most a day."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("list")`/v1/users/${UserIdParam}/sessions`
+      .addSuccess(SessionKeyList)
+      .annotate(OpenApi.Summary, "A user's session keys, newest first, without the keys")
+  )
+  .add(
+    HttpApiEndpoint.del("revoke")`/v1/sessions/${SessionIdParam}`
+      .addSuccess(SessionKey)
+      .annotate(OpenApi.Summary, "Revoke a session key: refused at once here, within a second on every replica")
+  )
+  .middleware(TenantAuth)
+{}
+
+/**
+ * @since 0.1.0
+ * @category groups
+ */
 export class AuditGroup extends HttpApiGroup.make("audit")
   .add(
     HttpApiEndpoint.get("list", "/v1/audit")
@@ -387,6 +497,7 @@ export class BrokerApi extends HttpApi.make("subauth-broker")
   .add(HealthGroup)
   .add(ConnectGroup)
   .add(UsersGroup)
+  .add(SessionKeysGroup)
   .add(AuditGroup)
   // Every route may answer any of these; each error's `code` says which case it is.
   .addError(InvalidRequest)

@@ -33,9 +33,12 @@ import * as Audit from "./Audit.js"
 import * as Api from "./BrokerApi.js"
 import * as BrokerDatabase from "./BrokerDatabase.js"
 import * as ConnectPage from "./ConnectPage.js"
-import { type BrokerError, type DatabaseError, statusOf, type VaultError } from "./BrokerError.js"
+import { BrokerError, type DatabaseError, statusOf, type VaultError } from "./BrokerError.js"
 import { ConnectSessions, type View } from "./ConnectSessions.js"
 import { type ConnectionStatus, Connections, type IssuedToken } from "./Connections.js"
+import { OpenAIProxy } from "@subauth/server"
+import * as Gateway from "./Gateway.js"
+import * as SessionKeys from "./SessionKeys.js"
 import { type Caller, Tenants } from "./Tenants.js"
 
 /**
@@ -165,7 +168,18 @@ const connectionOf = (status: ConnectionStatus): Api.Connection =>
     last_used_at: timeOrNull(status.lastUsedAt),
     claims_verified: status.claimsVerified,
     consent: Option.getOrNull(Option.map(status.consent, (c) =>
-      new Api.ConsentBody({ terms_version: c.termsVersion, text_sha256: c.textSha256, accepted_at: time(c.acceptedAt), attested_by: c.attestedBy })))
+      new Api.ConsentBody({ terms_version: c.termsVersion, text_sha256: c.textSha256, accepted_at: time(c.acceptedAt), attested_by: c.attestedBy }))),
+    usage: Option.getOrNull(Option.map(status.usage, ({ observedAt, snapshot }) => {
+      const windowOf = (w: typeof snapshot.primary) =>
+        w === null ? null : new Api.UsageWindow({ used_percent: w.used_percent, window_minutes: w.window_minutes, resets_at: w.resets_at === null ? null : time(w.resets_at) })
+      return new Api.Usage({
+        primary: windowOf(snapshot.primary),
+        secondary: windowOf(snapshot.secondary),
+        credits: snapshot.credits,
+        plan: snapshot.plan,
+        observed_at: time(observedAt)
+      })
+    }))
   })
 
 const invalid = (message: string) => new Api.InvalidRequest(detail("invalid_request", message))
@@ -260,6 +274,66 @@ const UsersLive = HttpApiBuilder.group(Api.BrokerApi, "users", (handlers) =>
         asCaller((caller) =>
           answer(connections.erase(caller.tenantId, path.user_id)).pipe(
             Effect.map((result) => new Api.Erased({ user_id: result.userId, erased: true, revoke: result.revoke }))
+          )
+        ))
+  }))
+
+const sessionKeyOf = (key: SessionKeys.SessionKey) =>
+  new Api.SessionKey({
+    id: key.id,
+    user_id: key.userId,
+    label: key.label,
+    created_at: time(key.createdAt),
+    expires_at: time(key.expiresAt),
+    revoked_at: timeOrNull(key.revokedAt),
+    uses: key.uses,
+    last_used_at: timeOrNull(key.lastUsedAt)
+  })
+
+const sessionKeysLive = (options: Options) => HttpApiBuilder.group(Api.BrokerApi, "sessionKeys", (handlers) =>
+  Effect.gen(function*() {
+    const keys = yield* SessionKeys.SessionKeys
+    const connections = yield* Connections
+    return handlers
+      .handle("create", ({ path, payload }) =>
+        asCaller((caller) =>
+          Effect.gen(function*() {
+            // A key is for a user whose sign-in works now.
+            const status = yield* answer(connections.status(caller.tenantId, path.user_id))
+            if (status.status === "none") {
+              return yield* answer(Effect.fail(new BrokerError({ code: "not_connected", description: `user ${JSON.stringify(path.user_id)} is not connected` })))
+            }
+            if (status.status === "reauth_required") {
+              return yield* answer(Effect.fail(new BrokerError({
+                code: "reauth_required",
+                description: `user ${JSON.stringify(path.user_id)} must connect again`,
+                ...Option.match(status.reauthReason, { onNone: () => ({}), onSome: (reason) => ({ reason }) })
+              })))
+            }
+            const request = yield* HttpServerRequest.HttpServerRequest
+            const { key, secret } = yield* answer(keys.create(caller.tenantId, path.user_id, { label: payload.label, ttlSeconds: payload.ttl_seconds }))
+            return new Api.CreatedSessionKey({
+              id: key.id,
+              user_id: key.userId,
+              label: key.label,
+              key: secret,
+              created_at: time(key.createdAt),
+              expires_at: time(key.expiresAt),
+              base_url: `${options.publicUrl ?? originOf(request)}${Gateway.PATH}`
+            })
+          })
+        ))
+      .handle("list", ({ path }) =>
+        asCaller((caller) =>
+          answer(keys.list(caller.tenantId, path.user_id)).pipe(Effect.map((all) => new Api.SessionKeyList({ sessions: all.map(sessionKeyOf) })))
+        ))
+      .handle("revoke", ({ path }) =>
+        asCaller((caller) =>
+          answer(keys.revoke(caller.tenantId, path.id)).pipe(
+            Effect.flatMap(Option.match({
+              onNone: () => answer(Effect.fail(new BrokerError({ code: "not_found", description: `there is no session key ${JSON.stringify(path.id)}` }))),
+              onSome: (key) => Effect.succeed(sessionKeyOf(key))
+            }))
           )
         ))
   }))
@@ -453,7 +527,9 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants
     const seen = { status: 0 }
     const declared = Number(request.headers["content-length"] ?? "0")
     const token = request.method === "POST" ? tokenPath.exec(pathOf(request.url)) : null
-    const response = declared > MAX_BODY_BYTES
+    // The gateway takes what an OpenAI client sends (long conversations); the API, small JSON.
+    const limit = pathOf(request.url).startsWith(`${Gateway.PATH}/`) ? OpenAIProxy.MAX_BODY_BYTES : MAX_BODY_BYTES
+    const response = declared > limit
       ? yield* finish(requestId, seen)(request, HttpServerResponse.empty({ status: 413 }))
       : yield* (token !== null ? Effect.flatMap(tokenRoute(request, token[1]!), (r) => finish(requestId, seen)(request, r)) : app).pipe(
         HttpApp.withPreResponseHandler(finish(requestId, seen)),
@@ -466,7 +542,7 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants
               HttpServerResponse.empty({ status: 500 })
             )
         ),
-        Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(MAX_BODY_BYTES))),
+        Effect.provideService(HttpIncomingMessage.MaxBodySize, Option.some(FileSystem.Size(limit))),
         Effect.locally(Audit.currentActor, { actor: "anonymous", requestId })
       )
     const elapsed = (yield* Clock.currentTimeMillis) - started
@@ -487,7 +563,7 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants
  */
 export const layerApi = (options: Options = {}) =>
   HttpApiBuilder.api(Api.BrokerApi).pipe(
-    Layer.provide([HealthLive, connectLive(options), UsersLive, AuditLive]),
+    Layer.provide([HealthLive, connectLive(options), UsersLive, sessionKeysLive(options), AuditLive]),
     Layer.provide(TenantAuthLive)
   )
 
@@ -505,6 +581,8 @@ export interface Options {
    * links and cookies. Default: the address the app's request came to.
    */
   readonly publicUrl?: string
+  /** The agent gateway under `/gateway/v1`. */
+  readonly gateway?: Gateway.Options
 }
 
 /**
@@ -519,6 +597,7 @@ export const layer = (options: Options = {}) => {
   const serve = HttpApiBuilder.serve(middleware).pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ConnectPage.routes(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {})),
+    Layer.provide(Gateway.routes(options.gateway)),
     Layer.provide(layerApi(options))
   )
   const running = Layer.effect(

@@ -23,6 +23,7 @@
 import type { HttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
+  AuthError,
   Consent,
   IdTokenVerifier,
   Login,
@@ -36,6 +37,7 @@ import {
 import { Clock, Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema, Scope } from "effect"
 import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
+import * as Usage from "./internal/usage.js"
 import * as SqlTokenStore from "./SqlTokenStore.js"
 import { Vault } from "./Vault.js"
 
@@ -96,6 +98,8 @@ export interface ConnectionStatus {
   readonly lastUsedAt: Option.Option<number>
   readonly claimsVerified: boolean
   readonly consent: Option.Option<ConsentRecord>
+  /** The latest usage windows the gateway saw, and when. */
+  readonly usage: Option.Option<{ readonly snapshot: Usage.Snapshot; readonly observedAt: number }>
 }
 
 /**
@@ -203,6 +207,14 @@ export declare namespace Connections {
     /** `textSha256`: of the text the user was shown, when not core's English notice and disclaimer. */
     readonly recordConsent: (tenantId: string, userId: string, attestedBy: string, textSha256?: string) => Effect.Effect<ConsentRecord, Error>
     readonly consentOf: (tenantId: string, userId: string) => Effect.Effect<Option.Option<ConsentRecord>, Error>
+    /**
+     * The token lifecycle of one user, as a core `TokenManager` (for a
+     * `SubscriptionLLM` running in the broker: the gateway). Any other
+     * profile is not signed in.
+     */
+    readonly tokenManagerFor: (tenantId: string, userId: string) => Effect.Effect<TokenManager.TokenManager.Service, Error>
+    /** How the broker's users reach the backend. */
+    readonly backend: Backend
   }
 }
 
@@ -223,7 +235,9 @@ const StatusRow = Schema.Struct({
   claims_verified: Int,
   connected_at: Int,
   last_refresh_at: Schema.NullOr(Int),
-  last_used_at: Schema.NullOr(Int)
+  last_used_at: Schema.NullOr(Int),
+  usage_snapshot: Schema.NullOr(Schema.String),
+  usage_at: Schema.NullOr(Int)
 })
 const ConsentRow = Schema.Struct({
   terms_version: Schema.String,
@@ -386,7 +400,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
       Effect.gen(function*() {
         yield* checkUserId(userId)
         const rows = yield* sql`SELECT status, reauth_reason, expires_at, account_id, email, plan_type, claims_verified,
-            connected_at, last_refresh_at, last_used_at
+            connected_at, last_refresh_at, last_used_at, usage_snapshot, usage_at
           FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(Effect.mapError(dbFailed("reading a connection")))
         const consent = yield* consentOf(tenantId, userId)
         if (rows.length === 0) {
@@ -402,7 +416,8 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
             lastRefreshAt: Option.none(),
             lastUsedAt: Option.none(),
             claimsVerified: false,
-            consent
+            consent,
+            usage: Option.none()
           } satisfies ConnectionStatus
         }
         const row = yield* Schema.decodeUnknown(StatusRow)(rows[0]).pipe(Effect.mapError(dbFailed("reading a connection")))
@@ -418,7 +433,9 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
           lastRefreshAt: Option.fromNullable(row.last_refresh_at),
           lastUsedAt: Option.fromNullable(row.last_used_at),
           claimsVerified: row.claims_verified === 1,
-          consent
+          consent,
+          usage: Option.flatMap(Option.fromNullable(row.usage_at), (observedAt) =>
+            Option.map(Usage.parse(row.usage_snapshot), (snapshot) => ({ snapshot, observedAt })))
         } satisfies ConnectionStatus
       })
 
@@ -533,7 +550,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
       Effect.gen(function*() {
         const result = yield* signOut(tenantId, userId, { revoke: true })
         yield* sql.withTransaction(Effect.gen(function*() {
-          for (const table of ["consents", "connect_sessions", "leases"]) {
+          for (const table of ["consents", "connect_sessions", "leases", "session_keys"]) {
             yield* sql`DELETE FROM ${sql(table)} WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
           }
         })).pipe(Effect.mapError(dbFailed("erasing a user")))
@@ -592,7 +609,18 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return result.tokens
       })
 
-    return { status, issue, signOut, erase, connect, recordConsent, consentOf }
+    const tokenManagerFor = (tenantId: string, userId: string) =>
+      Effect.gen(function*() {
+        yield* checkUserId(userId)
+        const handle = (yield* managerFor(tenantId)).forProfile(userId)
+        const nobody = (profile: string): TokenManager.TokenManager.Handle => {
+          const refused = new AuthError.ReauthRequired({ reason: "NotSignedIn", profile })
+          return { profile, get: refused, getValidFor: () => refused, accessToken: refused, recover: () => refused }
+        }
+        return { ...handle, forProfile: (profile) => (profile === userId ? handle : nobody(profile)) } satisfies TokenManager.TokenManager.Service
+      })
+
+    return { status, issue, signOut, erase, connect, recordConsent, consentOf, tokenManagerFor, backend: options.backend }
   })
 
 /**

@@ -14,6 +14,7 @@ import { Clock, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
+import { makeRecent } from "./internal/recent.js"
 import { Vault } from "./Vault.js"
 
 /**
@@ -267,9 +268,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
       })).pipe(
         Effect.tap((deleted) =>
           deleted
-            ? Effect.zipRight(vault.forget(tenantId), Effect.sync(() => {
-              for (const [hash, entry] of seen) if (entry.caller.tenantId === tenantId) seen.delete(hash)
-            }))
+            ? Effect.zipRight(vault.forget(tenantId), Effect.sync(() => seen.forget((caller) => caller.tenantId === tenantId)))
             : Effect.void
         ),
         Effect.mapError(failed("deleting a tenant"))
@@ -299,33 +298,25 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
 
     // Live keys seen lately, by hash: most requests need no lookup. A key revoked here leaves the cache at once;
     // one revoked by another process (a replica, the CLI) is refused from the next lookup, at most KEY_CACHE_MILLIS later.
-    const seen = new Map<string, { readonly caller: Caller; readonly until: number }>()
+    const seen = makeRecent<Caller>(KEY_CACHE_SIZE)
 
     const authenticate = (secret: Redacted.Redacted<string>) =>
       Effect.gen(function*() {
         if (!keyPattern.test(Redacted.value(secret))) return Option.none<Caller>()
         const hash = hashKey(secret)
         const now = yield* Clock.currentTimeMillis
-        const hit = seen.get(hash)
-        if (hit !== undefined && now < hit.until) return Option.some(hit.caller)
+        const hit = seen.get(hash, now)
+        if (hit !== undefined) return Option.some(hit)
         const rows = yield* sql`SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE secret_hash = ${hash}`
         if (rows.length === 0) return Option.none<Caller>()
         const key = yield* Schema.decodeUnknown(KeyRow)(rows[0])
-        if (key.revoked_at !== null) {
-          seen.delete(hash)
-          return Option.none<Caller>()
-        }
+        if (key.revoked_at !== null) return Option.none<Caller>()
         const caller: Caller = { tenantId: key.tenant_id, keyId: key.id, label: key.label }
-        seen.delete(hash)
-        seen.set(hash, { caller, until: now + KEY_CACHE_MILLIS })
-        if (seen.size > KEY_CACHE_SIZE) seen.delete(seen.keys().next().value!)
+        seen.set(hash, caller, now + KEY_CACHE_MILLIS)
         return Option.some(caller)
       }).pipe(Effect.mapError(failed("checking an API key")))
 
-    const forgetKey = (keyId: string) =>
-      Effect.sync(() => {
-        for (const [hash, entry] of seen) if (entry.caller.keyId === keyId) seen.delete(hash)
-      })
+    const forgetKey = (keyId: string) => Effect.sync(() => seen.forget((caller) => caller.keyId === keyId))
 
     const addReturnUrl = (tenantId: string, prefix: string) =>
       Effect.gen(function*() {

@@ -18,6 +18,8 @@ import { database, type Engine, masterKeys } from "./support.js"
 
 export interface HarnessOptions {
   readonly oauth?: FakeOAuthServer.Options
+  /** A fake issuer already running (with a fake backend on it), instead of a new one. */
+  readonly issuer?: FakeOAuthServer.FakeOAuthServer.Service
   readonly broker?: Partial<Broker.Options>
   readonly keys?: MasterKey.MasterKeys
   /** Instead of warnings and errors on the console. */
@@ -41,7 +43,11 @@ export const brokerLayer = (engine: Engine, options: HarnessOptions = {}) => {
     Layer.provideMerge(KeyWrap.layerLocal(options.keys ?? masterKeys())),
     Layer.provideMerge(database(engine)),
     Layer.provideMerge(FakeOAuthServer.layerProvider),
-    Layer.provideMerge(FakeOAuthServer.layer({ deviceInterval: "1", devicePendingPolls: 1, ...options.oauth })),
+    Layer.provideMerge(
+      options.issuer !== undefined
+        ? Layer.succeed(FakeOAuthServer.FakeOAuthServer, options.issuer)
+        : FakeOAuthServer.layer({ deviceInterval: "1", devicePendingPolls: 1, ...options.oauth })
+    ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layer, SecureRandom.layer)),
     Layer.provide(options.logging ?? quiet)
   )
