@@ -1,6 +1,6 @@
 /**
- * The broker's services composed: vault, audit trail, tenants, connections
- * and connect sessions (with their poll loop), over a database, a master key,
+ * The broker's services composed: vault, audit trail, tenants, connections,
+ * connect sessions (with their poll loop) and the idle refresh sweep, over a database, a master key,
  * an issuer and an HTTP client. Building it checks first that the configured
  * master keys unwrap every data key in the database, so a wrong key stops the
  * broker at start, before anything is written.
@@ -23,6 +23,7 @@ import * as Audit from "./Audit.js"
 import type { DatabaseError, VaultError } from "./BrokerError.js"
 import * as ConnectSessions from "./ConnectSessions.js"
 import * as Connections from "./Connections.js"
+import * as IdleRefresh from "./IdleRefresh.js"
 import type { KeyWrap } from "./KeyWrap.js"
 import * as Tenants from "./Tenants.js"
 import * as Vault from "./Vault.js"
@@ -33,7 +34,12 @@ import * as Vault from "./Vault.js"
  */
 export interface Options extends Connections.Options {
   readonly sessions?: ConnectSessions.Options
-  /** Run the connect sessions' poll loop in this process. Default true (admin commands turn it off). */
+  /** The sweep that refreshes idle sign-ins (default: after 7 days, looking every 10 minutes). */
+  readonly idleRefresh?: IdleRefresh.Options
+  /**
+   * Run the background loops in this process: the connect sessions' polls and the idle refresh sweep. Default true
+   * (admin commands turn them off; tests drive them by hand).
+   */
   readonly polling?: boolean
 }
 
@@ -60,14 +66,19 @@ export const layerAdmin: Layer.Layer<
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<
-  Vault.Vault | Audit.Audit | Tenants.Tenants | Connections.Connections | ConnectSessions.ConnectSessions,
+  | Vault.Vault
+  | Audit.Audit
+  | Tenants.Tenants
+  | Connections.Connections
+  | ConnectSessions.ConnectSessions
+  | IdleRefresh.IdleRefresh,
   VaultError | DatabaseError,
   SqlClient.SqlClient | KeyWrap | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
 > => {
-  const sessions = options.polling === false
-    ? ConnectSessions.layerWithoutPolling(options.sessions)
-    : ConnectSessions.layer(options.sessions)
-  return sessions.pipe(
+  const background = options.polling === false
+    ? Layer.merge(ConnectSessions.layerWithoutPolling(options.sessions), IdleRefresh.layerWithoutLoop(options.idleRefresh))
+    : Layer.merge(ConnectSessions.layer(options.sessions), IdleRefresh.layer(options.idleRefresh))
+  return background.pipe(
     Layer.provideMerge(Connections.layer(options)),
     Layer.provide(IdTokenVerifier.layer()),
     Layer.provideMerge(layerAdmin)

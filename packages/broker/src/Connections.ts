@@ -193,6 +193,15 @@ export declare namespace Connections {
     readonly signOut: (tenantId: string, userId: string, options: { readonly revoke: boolean }) => Effect.Effect<SignOutResult, Error>
     /** Signs out (revoking) and deletes every trace of the user but the audit record of the erasure. */
     readonly erase: (tenantId: string, userId: string) => Effect.Effect<SignOutResult, Error>
+    /**
+     * Refreshes a connected user's sign-in if its tokens were obtained before
+     * `before` (epoch ms) and it can be refreshed (`refresh_reason: scheduled`),
+     * through the same lifecycle as any refresh: single flight here, the
+     * user's lease across replicas, adopting what another replica refreshed
+     * since. `renewed`: the tokens are now newer than `before`; `skipped`: no
+     * connection, a dead one, none to refresh, or newer already.
+     */
+    readonly refreshIfIdle: (tenantId: string, userId: string, before: number) => Effect.Effect<"renewed" | "skipped", Error>
     /** Stores the tokens a connect session obtained, as core's `Login.login` does. */
     readonly connect: (
       tenantId: string,
@@ -283,7 +292,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
     const scope = yield* Effect.scope
     const leewayMillis = Duration.toMillis(Duration.decode(options.leeway ?? TokenManager.DEFAULT_LEEWAY))
     const stores = new Map<string, TokenStore.TokenStore.Service>()
-    const managers = new Map<string, TokenManager.TokenManager.Service>()
+    const managers = new Map<string, TokenManager.TokenManager.Local>()
     const lock = yield* Effect.makeSemaphore(1)
 
     const storeFor = (tenantId: string) =>
@@ -507,6 +516,20 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         } satisfies IssuedToken
       })
 
+    const refreshIfIdle = (tenantId: string, userId: string, before: number) =>
+      Effect.gen(function*() {
+        // A cheap read first: what another replica refreshed meanwhile costs no lease.
+        const row = yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection")))
+        if (Option.isNone(row) || row.value.status !== "connected" || row.value.refresh_token === null || row.value.obtained_at >= before) {
+          return "skipped" as const
+        }
+        const manager = yield* managerFor(tenantId)
+        yield* manager.forProfile(userId).refreshIfObtainedBefore(DateTime.unsafeMake(before)).pipe(
+          Effect.catchAll(fromLifecycle(tenantId, userId))
+        )
+        return "renewed" as const
+      })
+
     const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
       Effect.gen(function*() {
         yield* checkUserId(userId)
@@ -592,7 +615,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return result.tokens
       })
 
-    return { status, issue, signOut, erase, connect, recordConsent, consentOf }
+    return { status, issue, refreshIfIdle, signOut, erase, connect, recordConsent, consentOf }
   })
 
 /**

@@ -61,6 +61,11 @@ export * as Connections from "./Connections.js"
 /**
  * @since 0.1.0
  */
+export * as IdleRefresh from "./IdleRefresh.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Tenants from "./Tenants.js"
 
 /**
