@@ -37,7 +37,10 @@ export const EventName = Schema.Literal(
   "session.expired",
   "session.denied",
   "session.failed",
-  "master_key.rotated"
+  "master_key.rotated",
+  "webhook.configured",
+  "webhook.removed",
+  "webhook.secret_rotated"
 )
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The broker's services composed: vault, audit trail, tenants, connections,
- * connect sessions (with their poll loop) and the idle refresh sweep, over a database, a master key,
- * an issuer and an HTTP client. Building it checks first that the configured
+ * connect sessions (with their poll loop), the idle refresh sweep and
+ * webhooks (with their deliverer), over a database, a master key, an issuer
+ * and an HTTP client. Building it checks first that the configured
  * master keys unwrap every data key in the database, so a wrong key stops the
  * broker at start, before anything is written.
  *
@@ -27,6 +28,7 @@ import * as IdleRefresh from "./IdleRefresh.js"
 import type { KeyWrap } from "./KeyWrap.js"
 import * as Tenants from "./Tenants.js"
 import * as Vault from "./Vault.js"
+import * as Webhooks from "./Webhooks.js"
 
 /**
  * @since 0.1.0
@@ -36,9 +38,11 @@ export interface Options extends Connections.Options {
   readonly sessions?: ConnectSessions.Options
   /** The sweep that refreshes idle sign-ins (default: after 7 days, looking every 10 minutes). */
   readonly idleRefresh?: IdleRefresh.Options
+  /** The tenants' webhooks: their deliverer's timing, retries and limits. */
+  readonly webhooks?: Webhooks.Options
   /**
-   * Run the background loops in this process: the connect sessions' polls and the idle refresh sweep. Default true
-   * (admin commands turn them off; tests drive them by hand).
+   * Run the background loops in this process: the connect sessions' polls, the idle refresh sweep and the webhook
+   * deliverer. Default true (admin commands turn them off; tests drive them by hand).
    */
   readonly polling?: boolean
 }
@@ -71,15 +75,18 @@ export const layer = (options: Options): Layer.Layer<
   | Tenants.Tenants
   | Connections.Connections
   | ConnectSessions.ConnectSessions
-  | IdleRefresh.IdleRefresh,
+  | IdleRefresh.IdleRefresh
+  | Webhooks.Webhooks,
   VaultError | DatabaseError,
   SqlClient.SqlClient | KeyWrap | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
 > => {
   const background = options.polling === false
     ? Layer.merge(ConnectSessions.layerWithoutPolling(options.sessions), IdleRefresh.layerWithoutLoop(options.idleRefresh))
     : Layer.merge(ConnectSessions.layer(options.sessions), IdleRefresh.layer(options.idleRefresh))
+  const webhooks = options.polling === false ? Webhooks.layerWithoutDelivery(options.webhooks) : Webhooks.layer(options.webhooks)
   return background.pipe(
     Layer.provideMerge(Connections.layer(options)),
+    Layer.provideMerge(webhooks),
     Layer.provide(IdTokenVerifier.layer()),
     Layer.provideMerge(layerAdmin)
   )

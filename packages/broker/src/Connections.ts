@@ -38,6 +38,7 @@ import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import * as SqlTokenStore from "./SqlTokenStore.js"
 import { Vault } from "./Vault.js"
+import { Webhooks } from "./Webhooks.js"
 
 /**
  * A user id: the app's own id for its user. The same rule as a profile name:
@@ -264,8 +265,8 @@ const reauthRequired = (userId: string, reason: string) =>
   })
 
 /**
- * What connections stand on: the database, the vault, the audit trail, randomness, and the issuer (with an HTTP
- * client and the id token verifier).
+ * What connections stand on: the database, the vault, the audit trail, randomness, the issuer (with an HTTP
+ * client and the id token verifier), and the tenants' webhooks.
  *
  * @since 0.1.0
  * @category models
@@ -278,6 +279,7 @@ export type Requirements =
   | Provider.Provider
   | HttpClient.HttpClient
   | IdTokenVerifier.IdTokenVerifier
+  | Webhooks
 
 /**
  * @since 0.1.0
@@ -288,6 +290,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
     const sql = yield* SqlClient.SqlClient
     const vault = yield* Vault
     const audit = yield* Audit
+    const webhooks = yield* Webhooks
     const context = yield* Effect.context<Requirements>()
     const scope = yield* Effect.scope
     const leewayMillis = Duration.toMillis(Duration.decode(options.leeway ?? TokenManager.DEFAULT_LEEWAY))
@@ -316,7 +319,14 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         }
         const { error } = event
         if (error._tag === "ReauthRequired") {
-          yield* SqlTokenStore.markReauthRequired(sql, tenantId, userId, error.reason)
+          // The webhook's event is written with the status it reports, once: by whoever finds the sign-in dead.
+          yield* sql.withTransaction(Effect.gen(function*() {
+            const before = yield* SqlTokenStore.readRow(sql, tenantId, userId)
+            yield* SqlTokenStore.markReauthRequired(sql, tenantId, userId, error.reason)
+            if (Option.isSome(before) && before.value.status === "connected") {
+              yield* webhooks.emit(tenantId, "connection.reauth_required", userId, { reason: error.reason })
+            }
+          }))
           yield* audit.record(tenantId, error.reason === "RefreshTokenReused" ? "token.reuse_detected" : "token.refresh_failed", {
             userId,
             detail: { reason: error.reason, permanent: true }
@@ -530,7 +540,8 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return "renewed" as const
       })
 
-    const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
+    // `event`: what the webhook's `connection.revoked` says (none: the caller sends it, as erasure does).
+    const signOutAs = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }, event: "signed_out" | null) =>
       Effect.gen(function*() {
         yield* checkUserId(userId)
         const store = yield* storeFor(tenantId)
@@ -540,10 +551,13 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
           Effect.provide(context),
           Effect.mapError(dbFailed("deleting a connection"))
         )
-        // A dead sign-in reads as no tokens, so logout left its row: it goes too.
-        yield* sql`DELETE FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(
-          Effect.mapError(dbFailed("deleting a connection"))
-        )
+        // A dead sign-in reads as no tokens, so logout left its row: it goes too, with the event saying so.
+        yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`DELETE FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
+          if (existed && event !== null) {
+            yield* webhooks.emit(tenantId, "connection.revoked", userId, { reason: event, issuer_revoke: result.revoke })
+          }
+        })).pipe(Effect.mapError(dbFailed("deleting a connection")))
         if (existed) {
           yield* audit.record(tenantId, "connection.signed_out", { userId, detail: { revoke: result.revoke } })
           if (result.revoke === "revoked") yield* audit.record(tenantId, "connection.revoked", { userId })
@@ -552,13 +566,18 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return { userId, signedIn: existed, revoke: result.revoke } satisfies SignOutResult
       })
 
+    const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
+      signOutAs(tenantId, userId, signOutOptions, "signed_out")
+
     const erase = (tenantId: string, userId: string) =>
       Effect.gen(function*() {
-        const result = yield* signOut(tenantId, userId, { revoke: true })
+        const result = yield* signOutAs(tenantId, userId, { revoke: true }, null)
+        // The user's undelivered and past events go too; the app hears of the erasure itself.
         yield* sql.withTransaction(Effect.gen(function*() {
-          for (const table of ["consents", "connect_sessions", "leases"]) {
+          for (const table of ["consents", "connect_sessions", "leases", "webhook_deliveries"]) {
             yield* sql`DELETE FROM ${sql(table)} WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
           }
+          if (result.signedIn) yield* webhooks.emit(tenantId, "connection.revoked", userId, { reason: "erased", issuer_revoke: result.revoke })
         })).pipe(Effect.mapError(dbFailed("erasing a user")))
         yield* audit.forget(tenantId, userId)
         yield* audit.record(tenantId, "user.erased", { userId, detail: { revoke: result.revoke } })
@@ -612,6 +631,12 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         if (result.replaced !== "nothing") {
           yield* audit.record(tenantId, "connection.replaced", { userId, detail: { previous: result.replaced } })
         }
+        yield* webhooks.emit(tenantId, "connection.connected", userId, {
+          account_id: Option.getOrNull(result.tokens.accountId),
+          plan: Option.getOrNull(result.tokens.planType),
+          method: obtained.method,
+          replaced: result.replaced !== "nothing"
+        })
         return result.tokens
       })
 

@@ -71,6 +71,11 @@ export * as Tenants from "./Tenants.js"
 /**
  * @since 0.1.0
  */
+export * as Webhooks from "./Webhooks.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as BrokerClient from "./BrokerClient.js"
 
 /**
