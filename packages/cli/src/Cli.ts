@@ -233,6 +233,12 @@ const brokerServe = Command.make(
     idleSweepSeconds: Options.integer("idle-sweep-seconds").pipe(
       Options.withDescription("How often each replica looks for idle sign-ins. Env: SUBAUTH_BROKER_IDLE_SWEEP_SECONDS. Default 600."),
       Options.withFallbackConfig(Config.integer("SUBAUTH_BROKER_IDLE_SWEEP_SECONDS").pipe(Config.withDefault(600)))
+    ),
+    allowInsecureWebhooks: Options.boolean("allow-insecure-webhooks").pipe(
+      Options.withDescription(
+        "Let tenants' webhooks use plain http:// on any host (events then cross the network readable; signed all the same). " +
+          "Without it, webhooks must be https, or http on a loopback address."
+      )
     )
   },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.serve(args))

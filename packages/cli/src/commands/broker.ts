@@ -27,6 +27,7 @@ export interface ServeArgs extends DatabaseArgs {
   readonly lockWaitSeconds: number
   readonly idleRefreshHours: number
   readonly idleSweepSeconds: number
+  readonly allowInsecureWebhooks: boolean
 }
 
 // The admin commands act as `cli` in the audit trail.
@@ -89,7 +90,8 @@ export const serve = (args: ServeArgs) =>
       Layer.provideMerge(Broker.layer({
         backend: { baseUrl, originator: SubscriptionLLM.DEFAULT_ORIGINATOR },
         lease: { duration: Duration.seconds(args.leaseSeconds), wait: Duration.seconds(args.lockWaitSeconds) },
-        idleRefresh: { after: Duration.hours(args.idleRefreshHours), interval: Duration.seconds(args.idleSweepSeconds) }
+        idleRefresh: { after: Duration.hours(args.idleRefreshHours), interval: Duration.seconds(args.idleSweepSeconds) },
+        webhooks: { allowInsecureHttp: args.allowInsecureWebhooks }
       })),
       Layer.provideMerge(BrokerLayers.keyWrap(where)),
       Layer.provideMerge(BrokerLayers.database(where.location, { migrate: args.migrate })),
