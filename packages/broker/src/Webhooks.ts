@@ -175,7 +175,10 @@ export interface Options {
   readonly tick?: Duration.DurationInput
   /** The longest an attempt may take, answer included. Default 10 seconds. */
   readonly timeout?: Duration.DurationInput
-  /** How long a replica's claim on the rows it sends lasts. Default 60 seconds (more than the timeout). */
+  /**
+   * How long a replica's claim on the rows of a round lasts: longer than sending them all can take (`timeout` ×
+   * `batch` / `concurrency`), so that no other replica sends them meanwhile. Default that plus 30 seconds.
+   */
   readonly claim?: Duration.DurationInput
   readonly retry?: RetryOptions
   /** Deliveries sent at once by one process. Default 8. */
@@ -437,7 +440,11 @@ export const make = (options: Options = {}): Effect.Effect<Webhooks.Service, nev
     const millis = (input: Duration.DurationInput | undefined, fallback: Duration.DurationInput) =>
       Duration.toMillis(Duration.decode(input ?? fallback))
     const timeoutMillis = millis(options.timeout, Duration.seconds(10))
-    const claimMillis = millis(options.claim, Duration.seconds(60))
+    const concurrency = options.concurrency ?? 8
+    const batch = options.batch ?? 50
+    // The longest a round can take: its rows in waves of `concurrency`, each wave at most `timeout`.
+    const roundMillis = timeoutMillis * Math.ceil(batch / concurrency)
+    const claimMillis = options.claim !== undefined ? millis(options.claim, 0) : roundMillis + 30_000
     const retentionMillis = millis(options.retention, Duration.days(30))
     const retry = {
       base: millis(options.retry?.base, DEFAULT_RETRY.base),
@@ -445,13 +452,17 @@ export const make = (options: Options = {}): Effect.Effect<Webhooks.Service, nev
       maxAttempts: options.retry?.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
       maxAge: millis(options.retry?.maxAge, DEFAULT_RETRY.maxAge)
     }
-    const concurrency = options.concurrency ?? 8
-    const batch = options.batch ?? 50
     const holderName = options.holderName ?? `pid ${process.pid}`
+    // Options are checked when the layer is built: a wrong one is a programming error.
     for (const [name, value] of Object.entries({ timeoutMillis, claimMillis, retentionMillis, ...retry, concurrency, batch })) {
       if (!Number.isFinite(value) || value <= 0) return yield* Effect.die(new TypeError(`webhook option "${name}" must be positive and finite`))
     }
-    if (claimMillis <= timeoutMillis) return yield* Effect.die(new TypeError(`webhook option "claim" must be longer than "timeout"`))
+    for (const [name, value] of Object.entries({ maxAttempts: retry.maxAttempts, concurrency, batch })) {
+      if (!Number.isInteger(value)) return yield* Effect.die(new TypeError(`webhook option "${name}" must be a whole number`))
+    }
+    if (claimMillis <= roundMillis) {
+      return yield* Effect.die(new TypeError(`webhook option "claim" must be longer than "timeout" × "batch" / "concurrency" (${roundMillis} ms)`))
+    }
     let lastCleanup = 0
 
     const readHook = (tenantId: string) =>

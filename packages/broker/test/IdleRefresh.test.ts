@@ -13,6 +13,7 @@ import { DateTime, Effect, Option, Redacted } from "effect"
 import * as IdleRefresh from "../src/IdleRefresh.js"
 import * as SqlTokenStore from "../src/SqlTokenStore.js"
 import { brokerLayer, call, tenant } from "./harness.js"
+import { eventually, receiver } from "./receiver.js"
 import { type Engine, forEachEngine } from "./support.js"
 
 const DAY = 86_400_000
@@ -76,11 +77,13 @@ forEachEngine("idle refresh sweep", (engine: Engine) => {
       assert.lengthOf(yield* refreshes, 2)
     }).pipe(Effect.provide(brokerLayer(engine))))
 
-  it.live("a sign-in whose refresh token was spent elsewhere: one request, then reauth_required, never sent again", () =>
+  it.live("a sign-in whose refresh token was spent elsewhere: one request, then reauth_required (and its webhook), never sent again", () =>
     Effect.gen(function*() {
       const oauth = yield* FakeOAuthServer.FakeOAuthServer
       const sweeper = yield* IdleRefresh.IdleRefresh
       const app = yield* tenant()
+      const hooks = yield* receiver()
+      assert.strictEqual((yield* call("PUT", "/v1/webhook", { key: app.key, body: { url: hooks.url } })).status, 200)
       const spent = yield* seed(app.id, "copied", 8 * DAY)
       // A copy of the sign-in refreshed somewhere else first.
       yield* Effect.promise(() =>
@@ -100,5 +103,10 @@ forEachEngine("idle refresh sweep", (engine: Engine) => {
       assert.include(audit.body.events.map((e: { event: string }) => e.event), "token.reuse_detected")
       assert.deepStrictEqual(yield* sweeper.sweep, { idle: 0, renewed: 0, skipped: 0, failed: 0 })
       assert.lengthOf(yield* refreshes, 1)
-    }).pipe(Effect.provide(brokerLayer(engine))))
+      const [event] = yield* eventually(() => hooks.events().length > 0 && hooks.events())
+      assert.strictEqual(event.type, "connection.reauth_required")
+      assert.deepStrictEqual(event.data, { user_id: "copied", reason: "RefreshTokenReused" })
+      yield* Effect.sleep("300 millis")
+      assert.lengthOf(hooks.received, 1)
+    }).pipe(Effect.scoped, Effect.provide(brokerLayer(engine, { broker: { webhooks: { tick: "100 millis" } } }))))
 })
