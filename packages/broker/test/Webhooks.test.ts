@@ -4,15 +4,19 @@
  * `verifyWebhook`: the configuration routes (the secret shown once, config
  * changes audited, bad URLs refused), each of the four events with its data,
  * a receiver that is down or answers 503 getting the event later, giving up
- * after the last attempt, the delivery log, two deliverers sharing one
- * database sending each event once, and the usage threshold crossed once per
- * window.
+ * after the last attempt, the delivery log, the typed client's webhook
+ * routes, two deliverers sharing one database sending each event once, and
+ * the usage threshold crossed once per window.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { TokenSet } from "@subauth/core"
 import { FakeOAuthServer } from "@subauth/testing"
 import { DateTime, Effect, Option, Redacted } from "effect"
+import * as Api from "../src/BrokerApi.js"
+import * as BrokerClient from "../src/BrokerClient.js"
+import * as BrokerServer from "../src/BrokerServer.js"
 import * as SqlTokenStore from "../src/SqlTokenStore.js"
 import * as Webhooks from "../src/Webhooks.js"
 import { verifyWebhook } from "./examples/broker-3.js"
@@ -327,6 +331,28 @@ forEachEngine("webhooks", (engine: Engine) => {
       Effect.scoped,
       Effect.provide(brokerLayer(engine, { broker: { webhooks: { ...fast.webhooks, retry: { ...fast.webhooks.retry, maxAttempts: 3 } } } }))
     ))
+
+  it.live("the typed client has the webhook routes; the secret arrives Redacted", () =>
+    Effect.gen(function*() {
+      const { url } = yield* BrokerServer.BrokerServer
+      const hooks = yield* receiver()
+      const { key } = yield* tenant()
+      const client = yield* BrokerClient.make({ url, apiKey: key }).pipe(Effect.provide(NodeHttpClient.layer))
+      const missing = yield* Effect.flip(client.webhook.get())
+      assert.instanceOf(missing, Api.NotFound)
+      const created = yield* client.webhook.configure({ payload: new Api.WebhookRequest({ url: hooks.url, usage_threshold_percent: 90 }) })
+      assert.isTrue(created.secret !== undefined && Redacted.isRedacted(created.secret))
+      assert.notInclude(String(created.secret), "whsec_")
+      assert.strictEqual(created.usage_threshold_percent, 90)
+      const read = yield* client.webhook.get()
+      assert.isUndefined(read.secret)
+      const rotated = yield* client.webhook.rotateSecret()
+      assert.notStrictEqual(Redacted.value(rotated.secret!), Redacted.value(created.secret!))
+      assert.deepStrictEqual((yield* client.webhook.deliveries({ urlParams: {} })).deliveries, [])
+      const bad = yield* Effect.flip(client.webhook.configure({ payload: new Api.WebhookRequest({ url: "http://example.com/x" }) }))
+      assert.instanceOf(bad, Api.InvalidRequest)
+      assert.isTrue((yield* client.webhook.remove()).removed)
+    }).pipe(Effect.scoped, Effect.provide(brokerLayer(engine, { broker: fast }))))
 
   it.live("two deliverers on one database (replicas): each of 40 events is sent once", () =>
     Effect.gen(function*() {
