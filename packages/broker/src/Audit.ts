@@ -43,7 +43,10 @@ export const EventName = Schema.Literal(
   "session_key.created",
   "session_key.revoked",
   "session_key.used",
-  "usage.limit_reached"
+  "usage.limit_reached",
+  "webhook.configured",
+  "webhook.removed",
+  "webhook.secret_rotated"
 )
 
 /**

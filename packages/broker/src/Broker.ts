@@ -1,7 +1,8 @@
 /**
- * The broker's services composed: vault, audit trail, tenants, connections
- * and connect sessions (with their poll loop), over a database, a master key,
- * an issuer and an HTTP client. Building it checks first that the configured
+ * The broker's services composed: vault, audit trail, tenants, connections,
+ * connect sessions (with their poll loop), the idle refresh sweep and
+ * webhooks (with their deliverer), over a database, a master key, an issuer
+ * and an HTTP client. Building it checks first that the configured
  * master keys unwrap every data key in the database, so a wrong key stops the
  * broker at start, before anything is written.
  *
@@ -23,10 +24,12 @@ import * as Audit from "./Audit.js"
 import type { DatabaseError, VaultError } from "./BrokerError.js"
 import * as ConnectSessions from "./ConnectSessions.js"
 import * as Connections from "./Connections.js"
+import * as IdleRefresh from "./IdleRefresh.js"
 import type { KeyWrap } from "./KeyWrap.js"
 import * as SessionKeys from "./SessionKeys.js"
 import * as Tenants from "./Tenants.js"
 import * as Vault from "./Vault.js"
+import * as Webhooks from "./Webhooks.js"
 
 /**
  * @since 0.1.0
@@ -34,7 +37,14 @@ import * as Vault from "./Vault.js"
  */
 export interface Options extends Connections.Options {
   readonly sessions?: ConnectSessions.Options
-  /** Run the connect sessions' poll loop in this process. Default true (admin commands turn it off). */
+  /** The sweep that refreshes idle sign-ins (default: after 7 days, looking every 10 minutes). */
+  readonly idleRefresh?: IdleRefresh.Options
+  /** The tenants' webhooks: their deliverer's timing, retries and limits. */
+  readonly webhooks?: Webhooks.Options
+  /**
+   * Run the background loops in this process: the connect sessions' polls, the idle refresh sweep and the webhook
+   * deliverer. Default true (admin commands turn them off; tests drive them by hand).
+   */
   readonly polling?: boolean
   readonly sessionKeys?: SessionKeys.Options
 }
@@ -62,15 +72,24 @@ export const layerAdmin: Layer.Layer<
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<
-  Vault.Vault | Audit.Audit | Tenants.Tenants | Connections.Connections | ConnectSessions.ConnectSessions | SessionKeys.SessionKeys,
+  | Vault.Vault
+  | Audit.Audit
+  | Tenants.Tenants
+  | Connections.Connections
+  | ConnectSessions.ConnectSessions
+  | IdleRefresh.IdleRefresh
+  | Webhooks.Webhooks
+  | SessionKeys.SessionKeys,
   VaultError | DatabaseError,
   SqlClient.SqlClient | KeyWrap | SecureRandom.SecureRandom | Provider.Provider | HttpClient.HttpClient
 > => {
-  const sessions = options.polling === false
-    ? ConnectSessions.layerWithoutPolling(options.sessions)
-    : ConnectSessions.layer(options.sessions)
-  return Layer.merge(sessions, SessionKeys.layer(options.sessionKeys)).pipe(
+  const background = options.polling === false
+    ? Layer.merge(ConnectSessions.layerWithoutPolling(options.sessions), IdleRefresh.layerWithoutLoop(options.idleRefresh))
+    : Layer.merge(ConnectSessions.layer(options.sessions), IdleRefresh.layer(options.idleRefresh))
+  const webhooks = options.polling === false ? Webhooks.layerWithoutDelivery(options.webhooks) : Webhooks.layer(options.webhooks)
+  return Layer.merge(background, SessionKeys.layer(options.sessionKeys)).pipe(
     Layer.provideMerge(Connections.layer(options)),
+    Layer.provideMerge(webhooks),
     Layer.provide(IdTokenVerifier.layer()),
     Layer.provideMerge(layerAdmin)
   )

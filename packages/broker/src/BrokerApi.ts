@@ -17,6 +17,7 @@ import { Context, Schema } from "effect"
 import * as Audit from "./Audit.js"
 import { Code } from "./BrokerError.js"
 import type { Caller } from "./Tenants.js"
+import * as Webhooks from "./Webhooks.js"
 
 const ErrorDetail = Schema.Struct({
   code: Code,
@@ -364,6 +365,70 @@ export class AuditPage extends Schema.Class<AuditPage>("AuditPage")({
   next_cursor: Schema.NullOr(Schema.String)
 }) {}
 
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class WebhookRequest extends Schema.Class<WebhookRequest>("WebhookRequest")({
+  /** Where events are POSTed: https (http only on a loopback address, unless the operator allows it). */
+  url: Schema.String.pipe(Schema.maxLength(2000)),
+  /** Send `usage.threshold` when a usage window crosses this percentage (1 to 100); absent or null: never. */
+  usage_threshold_percent: Schema.optional(Schema.NullOr(Schema.Number))
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Webhook extends Schema.Class<Webhook>("Webhook")({
+  url: Schema.String,
+  usage_threshold_percent: Schema.NullOr(Schema.Number),
+  created_at: Time,
+  updated_at: Time,
+  /**
+   * The signing secret, only when it was just made (the webhook's creation, a rotation): shown this once, stored
+   * encrypted. Verify `subauth-signature` with it.
+   */
+  secret: Schema.optional(Schema.Redacted(Schema.String))
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class WebhookRemoved extends Schema.Class<WebhookRemoved>("WebhookRemoved")({
+  removed: Schema.Boolean
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class WebhookDelivery extends Schema.Class<WebhookDelivery>("WebhookDelivery")({
+  /** The event's id (`subauth-delivery`, and `id` in the body). */
+  id: Schema.String,
+  event: Webhooks.EventType,
+  user_id: Schema.NullOr(Schema.String),
+  status: Schema.Literal("pending", "delivered", "failed"),
+  attempts: Schema.Number,
+  created_at: Time,
+  next_attempt_at: Schema.NullOr(Time),
+  delivered_at: Schema.NullOr(Time),
+  /** The HTTP status of the last answer. */
+  last_status: Schema.NullOr(Schema.Number),
+  /** Why the last attempt failed: `HTTP 503`, `timeout`, `ECONNREFUSED`, … */
+  last_error: Schema.NullOr(Schema.String)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export class WebhookDeliveries extends Schema.Class<WebhookDeliveries>("WebhookDeliveries")({
+  /** Newest first. */
+  deliveries: Schema.Array(WebhookDelivery)
+}) {}
+
 const BoolParam = Schema.Literal("true", "false")
 
 /**
@@ -491,6 +556,46 @@ export class AuditGroup extends HttpApiGroup.make("audit")
 
 /**
  * @since 0.1.0
+ * @category groups
+ */
+export class WebhookGroup extends HttpApiGroup.make("webhook")
+  .add(
+    HttpApiEndpoint.put("configure", "/v1/webhook")
+      .setPayload(WebhookRequest)
+      .addSuccess(Webhook)
+      .annotate(OpenApi.Summary, "Set the tenant's webhook; the first time, the answer holds its signing secret (once)")
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/v1/webhook")
+      .addSuccess(Webhook)
+      .annotate(OpenApi.Summary, "The tenant's webhook (never its secret)")
+  )
+  .add(
+    HttpApiEndpoint.del("remove", "/v1/webhook")
+      .addSuccess(WebhookRemoved)
+      .annotate(OpenApi.Summary, "Remove the tenant's webhook; deliveries still pending are given up")
+  )
+  .add(
+    HttpApiEndpoint.post("rotateSecret", "/v1/webhook/rotate-secret")
+      .addSuccess(Webhook)
+      .annotate(OpenApi.Summary, "A new signing secret, shown once; the old one stops signing at once")
+  )
+  .add(
+    HttpApiEndpoint.get("deliveries", "/v1/webhook/deliveries")
+      .setUrlParams(Schema.Struct({ limit: Schema.optional(Schema.String.pipe(Schema.maxLength(6))) }))
+      .addSuccess(WebhookDeliveries)
+      .annotate(OpenApi.Summary, "The delivery log, newest first: attempts, last status and error; never a payload")
+  )
+  .annotate(
+    OpenApi.Description,
+    "Events about the tenant's users POSTed to its URL, signed (`subauth-signature: t=…,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>`), " +
+      "retried with backoff: `connection.connected`, `connection.reauth_required`, `connection.revoked`, `usage.threshold`."
+  )
+  .middleware(TenantAuth)
+{}
+
+/**
+ * @since 0.1.0
  * @category api
  */
 export class BrokerApi extends HttpApi.make("subauth-broker")
@@ -499,6 +604,7 @@ export class BrokerApi extends HttpApi.make("subauth-broker")
   .add(UsersGroup)
   .add(SessionKeysGroup)
   .add(AuditGroup)
+  .add(WebhookGroup)
   // Every route may answer any of these; each error's `code` says which case it is.
   .addError(InvalidRequest)
   .addError(NotFound)

@@ -40,6 +40,7 @@ import { OpenAIProxy } from "@subauth/server"
 import * as Gateway from "./Gateway.js"
 import * as SessionKeys from "./SessionKeys.js"
 import { type Caller, Tenants } from "./Tenants.js"
+import * as Webhooks from "./Webhooks.js"
 
 /**
  * @since 0.1.0
@@ -365,6 +366,56 @@ const AuditLive = HttpApiBuilder.group(Api.BrokerApi, "audit", (handlers) =>
       ))
   }))
 
+const webhookOf = (configured: Webhooks.Configured): Api.Webhook =>
+  new Api.Webhook({
+    url: configured.config.url,
+    usage_threshold_percent: Option.getOrNull(configured.config.usageThresholdPercent),
+    created_at: time(configured.config.createdAt),
+    updated_at: time(configured.config.updatedAt),
+    ...(Option.isSome(configured.secret) ? { secret: configured.secret.value } : {})
+  })
+
+const WebhookLive = HttpApiBuilder.group(Api.BrokerApi, "webhook", (handlers) =>
+  Effect.gen(function*() {
+    const webhooks = yield* Webhooks.Webhooks
+    return handlers
+      .handle("configure", ({ payload }) =>
+        asCaller((caller) =>
+          answer(webhooks.configure(caller.tenantId, {
+            url: payload.url,
+            usageThresholdPercent: payload.usage_threshold_percent ?? undefined
+          })).pipe(Effect.map(webhookOf))
+        ))
+      .handle("get", () =>
+        asCaller((caller) => answer(webhooks.get(caller.tenantId)).pipe(Effect.map((config) => webhookOf({ config, secret: Option.none() })))))
+      .handle("remove", () =>
+        asCaller((caller) => answer(webhooks.remove(caller.tenantId)).pipe(Effect.map((removed) => new Api.WebhookRemoved({ removed })))))
+      .handle("rotateSecret", () => asCaller((caller) => answer(webhooks.rotateSecret(caller.tenantId)).pipe(Effect.map(webhookOf))))
+      .handle("deliveries", ({ urlParams }) =>
+        asCaller((caller) =>
+          Effect.gen(function*() {
+            const limit = yield* parseCount("limit", urlParams.limit, 50, Webhooks.MAX_LOG)
+            const rows = yield* answer(webhooks.deliveries(caller.tenantId, { limit: Math.max(1, limit) }))
+            return new Api.WebhookDeliveries({
+              deliveries: rows.map((row) =>
+                new Api.WebhookDelivery({
+                  id: row.id,
+                  event: row.event,
+                  user_id: Option.getOrNull(row.userId),
+                  status: row.status,
+                  attempts: row.attempts,
+                  created_at: time(row.createdAt),
+                  next_attempt_at: timeOrNull(row.nextAttemptAt),
+                  delivered_at: timeOrNull(row.deliveredAt),
+                  last_status: Option.getOrNull(row.lastStatus),
+                  last_error: Option.getOrNull(row.lastError)
+                })
+              )
+            })
+          })
+        ))
+  }))
+
 // The caller a presented key belongs to.
 const authenticate = (tenants: Tenants.Service, key: Redacted.Redacted<string>) =>
   tenants.authenticate(key).pipe(
@@ -563,7 +614,7 @@ export const middleware = (app: HttpApp.Default): HttpApp.Default<never, Tenants
  */
 export const layerApi = (options: Options = {}) =>
   HttpApiBuilder.api(Api.BrokerApi).pipe(
-    Layer.provide([HealthLive, connectLive(options), UsersLive, sessionKeysLive(options), AuditLive]),
+    Layer.provide([HealthLive, connectLive(options), UsersLive, sessionKeysLive(options), AuditLive, WebhookLive]),
     Layer.provide(TenantAuthLive)
   )
 

@@ -40,6 +40,7 @@ import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import * as Usage from "./internal/usage.js"
 import * as SqlTokenStore from "./SqlTokenStore.js"
 import { Vault } from "./Vault.js"
+import { Webhooks } from "./Webhooks.js"
 
 /**
  * A user id: the app's own id for its user. The same rule as a profile name:
@@ -197,6 +198,15 @@ export declare namespace Connections {
     readonly signOut: (tenantId: string, userId: string, options: { readonly revoke: boolean }) => Effect.Effect<SignOutResult, Error>
     /** Signs out (revoking) and deletes every trace of the user but the audit record of the erasure. */
     readonly erase: (tenantId: string, userId: string) => Effect.Effect<SignOutResult, Error>
+    /**
+     * Refreshes a connected user's sign-in if its tokens were obtained before
+     * `before` (epoch ms) and it can be refreshed (`refresh_reason: scheduled`),
+     * through the same lifecycle as any refresh: single flight here, the
+     * user's lease across replicas, adopting what another replica refreshed
+     * since. `renewed`: the tokens are now newer than `before`; `skipped`: no
+     * connection, a dead one, none to refresh, or newer already.
+     */
+    readonly refreshIfIdle: (tenantId: string, userId: string, before: number) => Effect.Effect<"renewed" | "skipped", Error>
     /** Stores the tokens a connect session obtained, as core's `Login.login` does. */
     readonly connect: (
       tenantId: string,
@@ -269,8 +279,8 @@ const reauthRequired = (userId: string, reason: string) =>
   })
 
 /**
- * What connections stand on: the database, the vault, the audit trail, randomness, and the issuer (with an HTTP
- * client and the id token verifier).
+ * What connections stand on: the database, the vault, the audit trail, randomness, the issuer (with an HTTP
+ * client and the id token verifier), and the tenants' webhooks.
  *
  * @since 0.1.0
  * @category models
@@ -283,6 +293,7 @@ export type Requirements =
   | Provider.Provider
   | HttpClient.HttpClient
   | IdTokenVerifier.IdTokenVerifier
+  | Webhooks
 
 /**
  * @since 0.1.0
@@ -293,11 +304,12 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
     const sql = yield* SqlClient.SqlClient
     const vault = yield* Vault
     const audit = yield* Audit
+    const webhooks = yield* Webhooks
     const context = yield* Effect.context<Requirements>()
     const scope = yield* Effect.scope
     const leewayMillis = Duration.toMillis(Duration.decode(options.leeway ?? TokenManager.DEFAULT_LEEWAY))
     const stores = new Map<string, TokenStore.TokenStore.Service>()
-    const managers = new Map<string, TokenManager.TokenManager.Service>()
+    const managers = new Map<string, TokenManager.TokenManager.Local>()
     const lock = yield* Effect.makeSemaphore(1)
 
     const storeFor = (tenantId: string) =>
@@ -321,7 +333,14 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         }
         const { error } = event
         if (error._tag === "ReauthRequired") {
-          yield* SqlTokenStore.markReauthRequired(sql, tenantId, userId, error.reason)
+          // The webhook's event is written with the status it reports, once: by whoever finds the sign-in dead.
+          yield* sql.withTransaction(Effect.gen(function*() {
+            const before = yield* SqlTokenStore.readRow(sql, tenantId, userId)
+            yield* SqlTokenStore.markReauthRequired(sql, tenantId, userId, error.reason)
+            if (Option.isSome(before) && before.value.status === "connected") {
+              yield* webhooks.emit(tenantId, "connection.reauth_required", userId, { reason: error.reason })
+            }
+          }))
           yield* audit.record(tenantId, error.reason === "RefreshTokenReused" ? "token.reuse_detected" : "token.refresh_failed", {
             userId,
             detail: { reason: error.reason, permanent: true }
@@ -524,7 +543,22 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         } satisfies IssuedToken
       })
 
-    const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
+    const refreshIfIdle = (tenantId: string, userId: string, before: number) =>
+      Effect.gen(function*() {
+        // A cheap read first: what another replica refreshed meanwhile costs no lease.
+        const row = yield* SqlTokenStore.readRow(sql, tenantId, userId).pipe(Effect.mapError(dbFailed("reading a connection")))
+        if (Option.isNone(row) || row.value.status !== "connected" || row.value.refresh_token === null || row.value.obtained_at >= before) {
+          return "skipped" as const
+        }
+        const manager = yield* managerFor(tenantId)
+        yield* manager.forProfile(userId).refreshIfObtainedBefore(DateTime.unsafeMake(before)).pipe(
+          Effect.catchAll(fromLifecycle(tenantId, userId))
+        )
+        return "renewed" as const
+      })
+
+    // `event`: what the webhook's `connection.revoked` says (none: the caller sends it, as erasure does).
+    const signOutAs = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }, event: "signed_out" | null) =>
       Effect.gen(function*() {
         yield* checkUserId(userId)
         const store = yield* storeFor(tenantId)
@@ -534,10 +568,13 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
           Effect.provide(context),
           Effect.mapError(dbFailed("deleting a connection"))
         )
-        // A dead sign-in reads as no tokens, so logout left its row: it goes too.
-        yield* sql`DELETE FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(
-          Effect.mapError(dbFailed("deleting a connection"))
-        )
+        // A dead sign-in reads as no tokens, so logout left its row: it goes too, with the event saying so.
+        yield* sql.withTransaction(Effect.gen(function*() {
+          yield* sql`DELETE FROM connections WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
+          if (existed && event !== null) {
+            yield* webhooks.emit(tenantId, "connection.revoked", userId, { reason: event, issuer_revoke: result.revoke })
+          }
+        })).pipe(Effect.mapError(dbFailed("deleting a connection")))
         if (existed) {
           yield* audit.record(tenantId, "connection.signed_out", { userId, detail: { revoke: result.revoke } })
           if (result.revoke === "revoked") yield* audit.record(tenantId, "connection.revoked", { userId })
@@ -546,13 +583,18 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return { userId, signedIn: existed, revoke: result.revoke } satisfies SignOutResult
       })
 
+    const signOut = (tenantId: string, userId: string, signOutOptions: { readonly revoke: boolean }) =>
+      signOutAs(tenantId, userId, signOutOptions, "signed_out")
+
     const erase = (tenantId: string, userId: string) =>
       Effect.gen(function*() {
-        const result = yield* signOut(tenantId, userId, { revoke: true })
+        const result = yield* signOutAs(tenantId, userId, { revoke: true }, null)
+        // The user's undelivered and past events go too; the app hears of the erasure itself.
         yield* sql.withTransaction(Effect.gen(function*() {
-          for (const table of ["consents", "connect_sessions", "leases", "session_keys"]) {
+          for (const table of ["consents", "connect_sessions", "leases", "session_keys", "webhook_deliveries"]) {
             yield* sql`DELETE FROM ${sql(table)} WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
           }
+          if (result.signedIn) yield* webhooks.emit(tenantId, "connection.revoked", userId, { reason: "erased", issuer_revoke: result.revoke })
         })).pipe(Effect.mapError(dbFailed("erasing a user")))
         yield* audit.forget(tenantId, userId)
         yield* audit.record(tenantId, "user.erased", { userId, detail: { revoke: result.revoke } })
@@ -606,6 +648,12 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         if (result.replaced !== "nothing") {
           yield* audit.record(tenantId, "connection.replaced", { userId, detail: { previous: result.replaced } })
         }
+        yield* webhooks.emit(tenantId, "connection.connected", userId, {
+          account_id: Option.getOrNull(result.tokens.accountId),
+          plan: Option.getOrNull(result.tokens.planType),
+          method: obtained.method,
+          replaced: result.replaced !== "nothing"
+        })
         return result.tokens
       })
 
@@ -620,7 +668,7 @@ export const make = (options: Options): Effect.Effect<Connections.Service, never
         return { ...handle, forProfile: (profile) => (profile === userId ? handle : nobody(profile)) } satisfies TokenManager.TokenManager.Service
       })
 
-    return { status, issue, signOut, erase, connect, recordConsent, consentOf, tokenManagerFor, backend: options.backend }
+    return { status, issue, refreshIfIdle, signOut, erase, connect, recordConsent, consentOf, tokenManagerFor, backend: options.backend }
   })
 
 /**

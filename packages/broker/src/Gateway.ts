@@ -14,8 +14,10 @@
  *   `previous_response_id`) is looked up as that user's only.
  * - The backend's rate-limit headers are kept as the connection's latest
  *   usage snapshot (`GET /v1/users/{id}/connection` shows it), written at
- *   most every {@link Options.usageWriteEvery} per connection; a usage-limit
- *   answer is audited (`usage.limit_reached`, at most once a minute per user).
+ *   when a window moved, else at most every {@link Options.usageWriteEvery};
+ *   a window crossing the tenant's threshold sends the `usage.threshold`
+ *   webhook; a usage-limit answer is audited (`usage.limit_reached`, at most
+ *   once a minute per user).
  *
  * @since 0.1.0
  */
@@ -29,6 +31,7 @@ import { Audit } from "./Audit.js"
 import { Connections } from "./Connections.js"
 import * as Usage from "./internal/usage.js"
 import { SessionKeys } from "./SessionKeys.js"
+import { type UsageWindow, Webhooks } from "./Webhooks.js"
 
 /**
  * Where the gateway is mounted: an agent's OpenAI base URL is the broker's address and this.
@@ -51,6 +54,13 @@ export interface Options {
   readonly usageWriteEvery?: Duration.DurationInput
 }
 
+// A user's usage as last written, and when its last usage-limit hit was audited.
+interface State {
+  usageAt: number
+  limitAt: number
+  windows: ReadonlyArray<UsageWindow>
+}
+
 // OpenAI's answer to a missing or wrong key, word for word where it can be.
 const unauthorized = (message: string) =>
   HttpServerResponse.unsafeJson(
@@ -70,6 +80,7 @@ export const routes = (options: Options = {}) =>
       const keys = yield* SessionKeys
       const connections = yield* Connections
       const audit = yield* Audit
+      const webhooks = yield* Webhooks
       const sql = yield* SqlClient.SqlClient
       const context = yield* Effect.context<HttpClient.HttpClient>()
       const items = ItemStore.makeMemory({ maxBytes: 256 * 1024 * 1024, maxBytesPerOwner: 4 * 1024 * 1024, ...options.items })
@@ -79,16 +90,23 @@ export const routes = (options: Options = {}) =>
       // Per user, the LLM (least recently used first in the map).
       const users = new Map<string, SubscriptionLLM.SubscriptionLLM.Service>()
 
-      const observeLimits = (tenantId: string, userId: string, state: { usageAt: number }) => (limits: SubscriptionLLM.RateLimits) =>
+      // A snapshot is written when a window moved, else at most every `usageWriteEvery`; a threshold crossing is
+      // looked for against the windows last written.
+      const observeLimits = (tenantId: string, userId: string, state: State) => (limits: SubscriptionLLM.RateLimits) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          if (now - state.usageAt < usageEvery) return
+          const windows = Usage.windowsOf(limits)
+          const moved = windows.some((w) => state.windows.find((p) => p.name === w.name)?.usedPercent !== w.usedPercent)
+          if (!moved && now - state.usageAt < usageEvery) return
+          const previous = state.windows
           state.usageAt = now
+          state.windows = windows
           yield* sql`UPDATE connections SET usage_snapshot = ${Usage.encode(Usage.fromRateLimits(limits))}, usage_at = ${now}
             WHERE tenant_id = ${tenantId} AND user_id = ${userId}`
+          if (moved) yield* webhooks.usageObserved(tenantId, userId, previous, windows)
         }).pipe(Effect.catchAll((error) => Effect.logWarning(`a usage snapshot was not written: ${error.message}`)))
 
-      const observeLimitReached = (tenantId: string, userId: string, state: { limitAt: number }) => (error: BackendError.UsageLimitReached) =>
+      const observeLimitReached = (tenantId: string, userId: string, state: State) => (error: BackendError.UsageLimitReached) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           if (now - state.limitAt < 60_000) return
@@ -113,8 +131,7 @@ export const routes = (options: Options = {}) =>
           const { baseUrl, originator } = connections.backend
           // The address was checked where the broker was configured (http only on a loopback host there too).
           const base = yield* SubscriptionLLM.make({ baseUrl, originator, allowInsecureHttp: baseUrl.startsWith("http:") }).pipe(Effect.provideService(TokenManager.TokenManager, manager), Effect.provide(context), Effect.orDie)
-          // When its usage was last written, and its last limit audited.
-          const state = { usageAt: 0, limitAt: 0 }
+          const state: State = { usageAt: 0, limitAt: 0, windows: [] }
           const limits = observeLimits(tenantId, userId, state)
           const limitReached = observeLimitReached(tenantId, userId, state)
           const llm: SubscriptionLLM.SubscriptionLLM.Service = {

@@ -33,6 +33,7 @@ export type Field =
   | "connect_sessions.device_auth_id"
   | "connect_sessions.oauth_state"
   | "connect_sessions.code_verifier"
+  | "webhooks.secret"
 
 /**
  * @since 0.1.0

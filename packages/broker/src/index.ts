@@ -71,7 +71,17 @@ export * as Connections from "./Connections.js"
 /**
  * @since 0.1.0
  */
+export * as IdleRefresh from "./IdleRefresh.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Tenants from "./Tenants.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Webhooks from "./Webhooks.js"
 
 /**
  * @since 0.1.0

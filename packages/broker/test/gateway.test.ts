@@ -58,6 +58,9 @@ forEachEngine("gateway", (engine: Engine) => {
       const { url } = yield* BrokerServer.BrokerServer
       const { key } = yield* tenant()
       yield* connectAs(key, "alice", ALICE)
+      // Tell the app when a usage window reaches 30 % (the fake backend reports 12.5 % and 40 %).
+      const hook = yield* call("PUT", "/v1/webhook", { key, body: { url: "http://127.0.0.1:9/hooks", usage_threshold_percent: 30 } })
+      assert.strictEqual(hook.status, 200, hook.text)
       const session = yield* sessionKey(key, "alice")
       assert.match(session.key, /^sas_[A-Za-z0-9_-]{43}$/)
       assert.strictEqual(session.base_url, `${url}/gateway/v1`)
@@ -96,6 +99,10 @@ forEachEngine("gateway", (engine: Engine) => {
       assert.strictEqual(connection.body.usage.primary.window_minutes, 300)
       assert.strictEqual(connection.body.usage.secondary.used_percent, 40)
       assert.isString(connection.body.usage.observed_at)
+      const deliveries = yield* call("GET", "/v1/webhook/deliveries", { key })
+      const crossed = deliveries.body.deliveries.filter((d: { event: string }) => d.event === "usage.threshold")
+      assert.lengthOf(crossed, 1, deliveries.text)
+      assert.strictEqual(crossed[0].user_id, "alice")
     }).pipe(Effect.provide(gatewayLayer(engine))))
 
   it.live("an unknown, expired or revoked key is 401 in OpenAI's format; a key of user A never reaches user B's subscription", () =>

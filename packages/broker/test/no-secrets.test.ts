@@ -2,11 +2,13 @@
  * No secret ever leaves where it belongs. A test that knows every secret of
  * a whole run — every access, refresh and id token the issuer minted for the
  * broker, every device id, authorization code and PKCE verifier, the API keys,
- * the master key and the data keys — runs connects (device and paste),
- * refreshes, a reused refresh token, sign-out and erasure with debug logging,
- * then looks for each secret in every log line, every database column, every
- * audit row and every HTTP answer. The one allowed place: the `access_token`
- * of a token answer.
+ * the master key and the data keys, the webhook's secrets — runs connects
+ * (device and paste), refreshes, a reused refresh token, sign-out and erasure
+ * with debug logging and a webhook receiving every event, then looks for each
+ * secret in every log line, every database column (webhook deliveries
+ * included), every audit row, every HTTP answer and every webhook request.
+ * The allowed places: the `access_token` of a token answer, and the `secret`
+ * of the webhook answer that made it.
  */
 import { assert, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
@@ -16,9 +18,21 @@ import { DateTime, Effect, HashSet, Layer, Logger, LogLevel, Option, Redacted, F
 import * as MasterKey from "../src/MasterKey.js"
 import * as SqlTokenStore from "../src/SqlTokenStore.js"
 import { type Answer, brokerLayer, call, connectByDevice, tenant } from "./harness.js"
+import { eventually, receiver } from "./receiver.js"
 import { type Engine, forEachEngine, masterKeys } from "./support.js"
 
-const TABLES = ["broker_meta", "tenants", "api_keys", "connections", "leases", "consents", "connect_sessions", "audit"]
+const TABLES = [
+  "broker_meta",
+  "tenants",
+  "api_keys",
+  "connections",
+  "leases",
+  "consents",
+  "connect_sessions",
+  "audit",
+  "webhooks",
+  "webhook_deliveries"
+]
 
 forEachEngine("no secrets in output", (engine: Engine) => {
   const lines: Array<string> = []
@@ -31,7 +45,7 @@ forEachEngine("no secrets in output", (engine: Engine) => {
     Logger.minimumLogLevel(LogLevel.All)
   )
 
-  it.live("a whole run: no known secret in logs, columns, audit rows or answers (but the issued access token)", () =>
+  it.live("a whole run: no known secret in logs, columns, audit rows, answers or webhook requests (but the issued access token and the shown webhook secret)", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const oauth = yield* FakeOAuthServer.FakeOAuthServer
@@ -46,6 +60,15 @@ forEachEngine("no secrets in output", (engine: Engine) => {
       }
       const app = yield* tenant()
       add(Redacted.value(app.key))
+      // A webhook hears everything; its secret is made, then rotated.
+      const hooks = yield* receiver()
+      const configured = record(yield* call("PUT", "/v1/webhook", { key: app.key, body: { url: hooks.url, usage_threshold_percent: 50 } }))
+      add(configured.body.secret)
+      // The row as it was before the rotation overwrote it.
+      const firstWebhookRow = JSON.stringify(yield* sql`SELECT * FROM webhooks`)
+      const rotated = record(yield* call("POST", "/v1/webhook/rotate-secret", { key: app.key }))
+      add(rotated.body.secret)
+      const shownSecrets = new Set([configured.body.secret as string, rotated.body.secret as string])
       const store = yield* SqlTokenStore.make({ tenantId: app.id })
       const collectTokens = (userId: string) =>
         Effect.map(store.get(userId), Option.map((tokens: TokenSet.TokenSet) => {
@@ -87,6 +110,11 @@ forEachEngine("no secrets in output", (engine: Engine) => {
       record(yield* call("DELETE", "/v1/users/bob", { key: app.key }))
       record(yield* call("GET", "/v1/audit?limit=500", { key: app.key }))
       record(yield* call("GET", "/v1/audit?user_id=alice", { key: app.key }))
+      // connected (alice; bob's went with his erasure unless it was sent before), reauth_required, revoked ×2 (sign-out,
+      // erasure): wait for the deliverer.
+      yield* eventually(() => hooks.received.length >= 4)
+      record(yield* call("GET", "/v1/webhook/deliveries", { key: app.key }))
+      record(yield* call("GET", "/v1/webhook", { key: app.key }))
 
       // Every secret the issuer saw from the broker: device ids, codes, verifiers, refresh tokens.
       for (const request of yield* oauth.requests) {
@@ -107,18 +135,24 @@ forEachEngine("no secrets in output", (engine: Engine) => {
       const scanned: Array<[string, string]> = [
         ...lines.map((line, i): [string, string] => [`log line ${i}`, line]),
         ...answers.map((a, i): [string, string] => {
-          const { access_token: _, ...rest } = (a.body ?? {}) as Record<string, unknown>
+          const { access_token: _, secret: __, ...rest } = (a.body ?? {}) as Record<string, unknown>
           return [`answer ${i}`, `${JSON.stringify([...a.headers])} ${JSON.stringify(rest)}`]
-        })
+        }),
+        ...hooks.received.map((r, i): [string, string] => [`webhook request ${i}`, `${JSON.stringify(r.headers)} ${r.body}`]),
+        ["table webhooks before the rotation", firstWebhookRow]
       ]
       for (const table of TABLES) scanned.push([`table ${table}`, JSON.stringify(yield* sql`SELECT * FROM ${sql(table)}`)])
       for (const [where, text] of scanned) {
         for (const value of secrets) {
-          if (issued.has(value) && where.startsWith("answer")) continue
+          if ((issued.has(value) || shownSecrets.has(value)) && where.startsWith("answer")) continue
           assert.notInclude(text, value, `${where} holds a secret`)
           assert.notInclude(text, value.slice(0, 24), `${where} holds the start of a secret`)
         }
       }
       assert.isAbove(lines.length, 20)
-    }).pipe(Effect.provide(brokerLayer(engine, { keys, logging: collecting }))))
+      assert.deepStrictEqual(
+        [...new Set(hooks.received.map((r) => r.headers["subauth-event"]))].sort(),
+        ["connection.connected", "connection.reauth_required", "connection.revoked"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(brokerLayer(engine, { keys, logging: collecting }))))
 })

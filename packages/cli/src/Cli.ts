@@ -252,6 +252,23 @@ const brokerServe = Command.make(
     lockWaitSeconds: Options.integer("lock-wait-seconds").pipe(
       Options.withDescription("How long a token request waits for another replica's refresh before answering 503. Default 30."),
       Options.withDefault(30)
+    ),
+    idleRefreshHours: Options.integer("idle-refresh-hours").pipe(
+      Options.withDescription(
+        "Refresh sign-ins whose refresh token has not been used for this long, so idle users do not expire unseen " +
+          "(one replica refreshes each). Env: SUBAUTH_BROKER_IDLE_REFRESH_HOURS. Default 168 (7 days)."
+      ),
+      Options.withFallbackConfig(Config.integer("SUBAUTH_BROKER_IDLE_REFRESH_HOURS").pipe(Config.withDefault(168)))
+    ),
+    idleSweepSeconds: Options.integer("idle-sweep-seconds").pipe(
+      Options.withDescription("How often each replica looks for idle sign-ins. Env: SUBAUTH_BROKER_IDLE_SWEEP_SECONDS. Default 600."),
+      Options.withFallbackConfig(Config.integer("SUBAUTH_BROKER_IDLE_SWEEP_SECONDS").pipe(Config.withDefault(600)))
+    ),
+    allowInsecureWebhooks: Options.boolean("allow-insecure-webhooks").pipe(
+      Options.withDescription(
+        "Let tenants' webhooks use plain http:// on any host (events then cross the network readable; signed all the same). " +
+          "Without it, webhooks must be https, or http on a loopback address."
+      )
     )
   },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.serve(args))

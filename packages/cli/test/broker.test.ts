@@ -89,6 +89,10 @@ describe("subauth broker", () => {
         assert.strictEqual(refused.code, 2, publicUrl)
         assert.include(refused.stderr, "--public-url must be an https origin", publicUrl)
       }
+      const idle = yield* run("broker", "serve", "--idle-refresh-hours", "0")
+      assert.strictEqual(idle.code, 2, idle.stderr)
+      assert.include(idle.stderr, "--idle-refresh-hours")
+      assert.strictEqual((yield* run("broker", "serve", "--idle-sweep-seconds", "0")).code, 2)
       const mysql = yield* run("broker", "tenant", "list", "--database-url", "mysql://root@localhost/x")
       assert.strictEqual(mysql.code, 2)
       assert.include(mysql.stderr, "postgres://")

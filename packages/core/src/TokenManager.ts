@@ -16,6 +16,9 @@
  *   (see `TokenEndpoint.retryTransient`).
  * - {@link TokenManager.Handle.recover} is for callers whose access token was
  *   rejected (HTTP 401): re-read the store, else refresh once.
+ * - {@link TokenManager.LocalHandle.refreshIfObtainedBefore} keeps an idle
+ *   sign-in alive (`refresh_reason: scheduled`), adopting what another
+ *   process refreshed in the meantime.
  *
  * All time comes from `Clock`, so tests drive it with `TestClock`.
  *
@@ -88,6 +91,35 @@ export declare namespace TokenManager {
    */
   export interface Service extends Handle {
     readonly forProfile: (profile: string) => Handle
+  }
+
+  /**
+   * The handle of a manager that holds the refresh token itself (what
+   * {@link make} builds), with what only such a manager can do.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface LocalHandle extends Handle {
+    /**
+     * Tokens obtained at or after `before`: the stored ones if another process
+     * refreshed since, else from one refresh (`refresh_reason: scheduled`),
+     * under the store's lock like any other. For keeping a sign-in alive whose
+     * refresh token has not been used for a while, so that it does not expire
+     * unseen. Tokens that are due are refreshed too, as by `get`; tokens
+     * without a refresh token are returned while they are valid.
+     */
+    readonly refreshIfObtainedBefore: (before: DateTime.DateTime) => Effect.Effect<TokenSet.TokenSet, Error>
+  }
+
+  /**
+   * {@link Service} with {@link LocalHandle}s.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Local extends LocalHandle {
+    readonly forProfile: (profile: string) => LocalHandle
   }
 }
 
@@ -234,7 +266,7 @@ const newer = (a: TokenSet.TokenSet, b: TokenSet.TokenSet): TokenSet.TokenSet =>
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<TokenManager.Service, never, TokenStore | Provider | HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<TokenManager.Local, never, TokenStore | Provider | HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const leeway = Duration.decode(options.leeway ?? DEFAULT_LEEWAY)
     if (!Duration.isFinite(leeway)) {
@@ -255,7 +287,7 @@ export const make = (
       )
 
     interface Entry {
-      readonly handle: TokenManager.Handle
+      readonly handle: TokenManager.LocalHandle
       /** A renewal is running or awaited: the entry may not be dropped. */
       readonly busy: () => boolean
     }
@@ -383,24 +415,27 @@ export const make = (
         })
 
       // A login known to be dead is reported from a plain read: no lock, no network.
+      // `accept`: which stored tokens need no refresh, when not the usual rule (fresh for `validity`).
       const renew = (
         reason: TokenEndpoint.RefreshReason,
         rejected: Redacted.Redacted<string> | undefined,
-        validity: number
+        validity: number,
+        accept?: (tokens: TokenSet.TokenSet, now: number) => boolean
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         Effect.suspend(() => {
           const known = dead
-          if (known === undefined) return renewLocked(reason, rejected, validity)
+          if (known === undefined) return renewLocked(reason, rejected, validity, accept)
           return Effect.flatMap(store.get(profile), (stored) =>
             Option.isSome(stored) && TokenSet.sameRefreshToken(known.tokens, stored.value)
               ? Effect.fail(known.error)
-              : renewLocked(reason, rejected, validity))
+              : renewLocked(reason, rejected, validity, accept))
         })
 
       const renewLocked = (
         reason: TokenEndpoint.RefreshReason,
         rejected: Redacted.Redacted<string> | undefined,
-        validity: number
+        validity: number,
+        accept: ((tokens: TokenSet.TokenSet, now: number) => boolean) | undefined
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         store.withLock(
           profile,
@@ -417,7 +452,9 @@ export const make = (
               dead = undefined
             }
             const now = yield* Clock.currentTimeMillis
-            const usable = rejected === undefined
+            const usable = accept !== undefined
+              ? accept(tokens, now)
+              : rejected === undefined
               ? satisfies(cache(tokens, leewayMillis), now, validity)
               : !TokenSet.hasAccessToken(tokens, rejected) && now < DateTime.toEpochMillis(tokens.expiresAt)
             if (usable) {
@@ -495,13 +532,34 @@ export const make = (
             : singleFlight(0, renew("unauthorized_recovery", rejected, 0))
         })
 
+      // Also refreshed when due anyway: a caller of `get` that joins this renewal must get fresh tokens.
+      const refreshIfObtainedBefore = (before: DateTime.DateTime): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> => {
+        const cutoff = DateTime.toEpochMillis(before)
+        const accept = (tokens: TokenSet.TokenSet, now: number) =>
+          satisfies(cache(tokens, leewayMillis), now, 0) &&
+          (DateTime.toEpochMillis(tokens.obtainedAt) >= cutoff || Option.isNone(tokens.refreshToken))
+        const renewal = singleFlight(0, renew("scheduled", undefined, 0, accept))
+        return Effect.clockWith((clock) => {
+          const c = current
+          if (c !== undefined && accept(c.tokens, clock.unsafeCurrentTimeMillis())) return c.ok
+          // A renewal already running may adopt stored tokens obtained before `before`: then one more.
+          return inflight !== undefined
+            ? Effect.zipRight(Effect.ignore(renewal), Effect.suspend(() => {
+              const after = current
+              return after !== undefined && accept(after.tokens, clock.unsafeCurrentTimeMillis()) ? after.ok : renewal
+            }))
+            : renewal
+        })
+      }
+
       return {
         handle: {
           profile,
           get,
           getValidFor,
           accessToken: Effect.map(get, (tokens) => tokens.accessToken),
-          recover
+          recover,
+          refreshIfObtainedBefore
         },
         busy: () => inflight !== undefined
       }
@@ -515,7 +573,7 @@ export const make = (
       }
     }
 
-    const forProfile = (profile: string): TokenManager.Handle => {
+    const forProfile = (profile: string): TokenManager.LocalHandle => {
       const found = entries.get(profile)
       if (found !== undefined) {
         entries.delete(profile)

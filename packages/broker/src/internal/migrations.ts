@@ -160,17 +160,24 @@ const pageAndGateway = Effect.gen(function*() {
     last_used_at BIGINT
   )`
   yield* sql`CREATE INDEX session_keys_user ON session_keys (tenant_id, user_id)`
+  // A tenant's webhook: where events go, and the signing secret (a ciphertext, see Vault).
   yield* sql`CREATE TABLE webhooks (
     tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
     url TEXT NOT NULL,
     secret TEXT NOT NULL,
     usage_threshold INTEGER,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
   )`
+  // The outbox: one row per event, written where the event happens, sent by whichever replica claims it.
+  // `dedupe_key`: events that must be sent once however many replicas observe them (usage thresholds).
   yield* sql`CREATE TABLE webhook_deliveries (
     id ${sql.literal(id)},
     tenant_id TEXT NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
     event TEXT NOT NULL,
+    user_id TEXT,
+    dedupe_key TEXT,
     payload TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL,
@@ -184,6 +191,8 @@ const pageAndGateway = Effect.gen(function*() {
   )`
   yield* sql`CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)`
   yield* sql`CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, id)`
+  yield* sql`CREATE INDEX webhook_deliveries_user ON webhook_deliveries (tenant_id, user_id)`
+  yield* sql`CREATE UNIQUE INDEX webhook_deliveries_dedupe ON webhook_deliveries (tenant_id, dedupe_key)`
 })
 
 /** Migration id → migration, in order; the migrator records which ran. */

@@ -4,6 +4,7 @@
  * `connections.usage_snapshot`, shown in `GET /v1/users/{id}/connection`.
  */
 import type { SubscriptionLLM } from "@subauth/core"
+import type { UsageWindow } from "../Webhooks.js"
 import { DateTime, Option, Schema } from "effect"
 
 const Window = Schema.Struct({
@@ -43,3 +44,12 @@ const decode = Schema.decodeUnknownOption(Schema.parseJson(Snapshot))
 export const parse = (text: string | null): Option.Option<Snapshot> => (text === null ? Option.none() : decode(text))
 
 export const encode = (snapshot: Snapshot): string => JSON.stringify(snapshot)
+
+/** The windows as the webhooks compare them: `primary` (5 hours) and `secondary` (the week). */
+export const windowsOf = (limits: SubscriptionLLM.RateLimits): ReadonlyArray<UsageWindow> =>
+  (["primary", "secondary"] as const).flatMap((name) => {
+    const window = limits[name]
+    return window === undefined
+      ? []
+      : [{ name, usedPercent: window.usedPercent, ...(window.resetsAt !== undefined ? { resetsAt: DateTime.toEpochMillis(window.resetsAt) } : {}) }]
+  })

@@ -26,6 +26,9 @@ export interface ServeArgs extends DatabaseArgs {
   readonly leaseSeconds: number
   readonly lockWaitSeconds: number
   readonly publicUrl: Option.Option<string>
+  readonly idleRefreshHours: number
+  readonly idleSweepSeconds: number
+  readonly allowInsecureWebhooks: boolean
 }
 
 // The admin commands act as `cli` in the audit trail.
@@ -51,6 +54,12 @@ const check = (args: ServeArgs) => {
   }
   if (!(args.lockWaitSeconds >= 0 && args.lockWaitSeconds <= 600)) {
     return Effect.fail(new UsageError({ message: "--lock-wait-seconds must be from 0 to 600" }))
+  }
+  if (!(Number.isInteger(args.idleRefreshHours) && args.idleRefreshHours >= 1 && args.idleRefreshHours <= 8760)) {
+    return Effect.fail(new UsageError({ message: "--idle-refresh-hours (SUBAUTH_BROKER_IDLE_REFRESH_HOURS) must be from 1 to 8760" }))
+  }
+  if (!(Number.isInteger(args.idleSweepSeconds) && args.idleSweepSeconds >= 1 && args.idleSweepSeconds <= 86_400)) {
+    return Effect.fail(new UsageError({ message: "--idle-sweep-seconds (SUBAUTH_BROKER_IDLE_SWEEP_SECONDS) must be from 1 to 86400" }))
   }
   return Effect.void
 }
@@ -99,7 +108,9 @@ export const serve = (args: ServeArgs) =>
     const stack = BrokerServer.layer({ host: args.host, port: args.port, ...(publicUrl !== undefined ? { publicUrl } : {}) }).pipe(
       Layer.provideMerge(Broker.layer({
         backend: { baseUrl, originator: SubscriptionLLM.DEFAULT_ORIGINATOR },
-        lease: { duration: Duration.seconds(args.leaseSeconds), wait: Duration.seconds(args.lockWaitSeconds) }
+        lease: { duration: Duration.seconds(args.leaseSeconds), wait: Duration.seconds(args.lockWaitSeconds) },
+        idleRefresh: { after: Duration.hours(args.idleRefreshHours), interval: Duration.seconds(args.idleSweepSeconds) },
+        webhooks: { allowInsecureHttp: args.allowInsecureWebhooks }
       })),
       Layer.provideMerge(BrokerLayers.keyWrap(where)),
       Layer.provideMerge(BrokerLayers.database(where.location, { migrate: args.migrate })),
