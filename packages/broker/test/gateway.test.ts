@@ -9,7 +9,7 @@
  */
 import { assert, it } from "@effect/vitest"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import OpenAI from "openai"
 import { SqlClient } from "@effect/sql"
 import * as BrokerServer from "../src/BrokerServer.js"
@@ -21,13 +21,17 @@ const ALICE = { ...FakeOAuthServer.defaultAccount, accountId: "aaaaaaaa-2222-433
 const BOB = { ...FakeOAuthServer.defaultAccount, accountId: "bbbbbbbb-2222-4333-8444-555555555555", email: "bob@example.com" }
 
 /** A broker whose backend is the fake Codex backend, on the same fake issuer. */
-const gatewayLayer = (engine: Engine) =>
+const gatewayLayer = (engine: Engine, logging?: Layer.Layer<never>) =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const issuer = yield* FakeOAuthServer.make({ deviceInterval: "1", devicePendingPolls: 1 })
     const backend = yield* FakeCodexBackend.make({
       respond: (body) => ({ items: [FakeCodexBackend.message(`echo: ${JSON.stringify(body.input).length} bytes`)] })
     }).pipe(Effect.provideService(FakeOAuthServer.FakeOAuthServer, issuer))
-    return brokerLayer(engine, { issuer, broker: { backend: { baseUrl: backend.baseUrl, originator: "codex_cli_rs" } } }).pipe(
+    return brokerLayer(engine, {
+      issuer,
+      broker: { backend: { baseUrl: backend.baseUrl, originator: "codex_cli_rs" } },
+      ...(logging !== undefined ? { logging } : {})
+    }).pipe(
       Layer.provideMerge(Layer.succeed(FakeCodexBackend.FakeCodexBackend, backend))
     )
   }))
@@ -213,4 +217,51 @@ forEachEngine("gateway", (engine: Engine) => {
       assert.notInclude(audit.text, session.key)
       assert.isTrue(Option.isNone(Option.fromNullable(events.find((e) => JSON.stringify(e).includes("sas_")))))
     }).pipe(Effect.provide(gatewayLayer(engine))))
+
+  const lines: Array<string> = []
+  const collecting = Layer.merge(
+    Layer.locallyScoped(FiberRef.currentLoggers, HashSet.make(Logger.map(Logger.logfmtLogger, (line) => void lines.push(line)))),
+    Logger.minimumLogLevel(LogLevel.All)
+  )
+
+  it.live("no session key and no OpenAI token in the logs (at debug), any column, the audit trail or the gateway's answers", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const backend = yield* FakeCodexBackend.FakeCodexBackend
+      const keys = yield* SessionKeys.SessionKeys
+      const { key } = yield* tenant()
+      yield* connectAs(key, "dora", ALICE)
+      const session = yield* sessionKey(key, "dora")
+      const openai = client(session.base_url, session.key)
+      const answers: Array<string> = []
+      answers.push(JSON.stringify(yield* Effect.promise(() => openai.responses.create({ model: "gpt-5.5", input: "hi" }))))
+      answers.push(JSON.stringify(yield* Effect.promise(() => openai.chat.completions.create({ model: "gpt-5.5", messages: [{ role: "user", content: "hi" }] }))))
+      const refused = yield* Effect.promise(() =>
+        fetch(`${session.base_url}/models`, { headers: { authorization: `Bearer ${session.key.slice(0, -1)}A` } }).then((r) => r.text())
+      )
+      answers.push(refused)
+      yield* keys.flush
+      yield* call("DELETE", `/v1/sessions/${session.id}`, { key })
+      // Every access token the backend was sent, and the session key.
+      const secrets = new Set<string>([session.key])
+      for (const request of yield* backend.requests) {
+        const authorization = request.headers.find(([name]) => name === "authorization")?.[1]
+        if (authorization !== undefined) secrets.add(authorization.replace(/^Bearer /, ""))
+      }
+      assert.isAbove(secrets.size, 1)
+      const scanned: Array<[string, string]> = [
+        ...lines.map((line, i): [string, string] => [`log line ${i}`, line]),
+        ...answers.map((text, i): [string, string] => [`answer ${i}`, text])
+      ]
+      for (const table of ["session_keys", "connections", "audit"]) {
+        scanned.push([`table ${table}`, JSON.stringify(yield* sql`SELECT * FROM ${sql(table)}`)])
+      }
+      for (const [where, text] of scanned) {
+        for (const value of secrets) {
+          assert.notInclude(text, value, `${where} holds a secret`)
+          assert.notInclude(text, value.slice(0, 24), `${where} holds the start of a secret`)
+        }
+      }
+      assert.isAbove(lines.length, 5)
+    }).pipe(Effect.provide(gatewayLayer(engine, collecting))))
 })
