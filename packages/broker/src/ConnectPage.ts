@@ -321,8 +321,11 @@ export const routes = (options: Options = {}) =>
         const form = yield* formOf
         if (Option.isNone(form)) return refused
         const result = yield* Effect.either(asUser(sessions.submitRedirect(form.value.tenant_id, form.value.id, form.value.field("url") ?? "")))
-        if (Either.isLeft(result) && result.left._tag === "BrokerError" && result.left.code === "invalid_request") {
-          return yield* show(400, result.left.description)
+        if (Either.isLeft(result) && result.left._tag === "BrokerError") {
+          // Said in the page's language: what was wrong with the address, or that the sign-in server did not answer.
+          const t = catalogs[localeFor(yield* HttpServerRequest.HttpServerRequest, form.value.locale)]
+          if (result.left.code === "invalid_request") return yield* show(400, t.pasteWrongAddress)
+          if (result.left.code === "issuer_unavailable" || result.left.code === "session_not_pending") return yield* show(503, t.pasteTryAgain)
         }
         if (Either.isLeft(result)) return yield* Effect.fail(result.left)
         return afterPost

@@ -209,4 +209,22 @@ forEachEngine("connect page over HTTP", (engine: Engine) => {
       const shown = (yield* Effect.promise(() => browser.request("/connect"))).text + JSON.stringify(connected.body)
       for (const secret of [tokens.accessToken, Option.getOrThrow(tokens.refreshToken)]) assert.notInclude(shown, Redacted.value(secret))
     }).pipe(Effect.provide(brokerLayer(engine))))
+
+  it.live("the page speaks the session's language: a wrong address pasted on a German page is refused in German", () =>
+    Effect.gen(function*() {
+      const { key, url } = yield* setup
+      const created = yield* create(key, { user_id: "u5", locale: "de" })
+      const browser = visitor(url)
+      yield* Effect.promise(() => browser.request(created.body.connect_url))
+      const first = yield* Effect.promise(() => browser.request("/connect"))
+      assert.include(first.text, `<html lang="de">`)
+      const csrf = csrfOf(first.text)
+      const post = (path: string, form: Record<string, string>) => Effect.promise(() => browser.request(path, { method: "POST", form: { csrf, ...form } }))
+      yield* post("/connect/accept", {})
+      yield* post("/connect/method", { method: "paste" })
+      const wrong = yield* post("/connect/paste", { url: "http://127.0.0.1:1455/auth/callback?code=x&state=y" })
+      assert.strictEqual(wrong.status, 400)
+      assert.include(wrong.text, "Das ist nicht die Adresse, auf der diese Anmeldung endete.")
+      assert.include(wrong.text, `role="alert"`)
+    }).pipe(Effect.provide(brokerLayer(engine))))
 })

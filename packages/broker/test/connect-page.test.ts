@@ -211,6 +211,7 @@ describeWithBrowser("the connect page in Chromium", () => {
     await page.getByLabel("The address the sign-in ended on").fill("http://localhost:1455/auth/callback?code=abc&state=not-this-one")
     await page.getByRole("button", { name: "Finish signing in" }).click()
     await page.getByRole("alert").waitFor()
+    assert.include(await page.getByRole("alert").innerText(), "That is not the address this sign-in ended on")
     assert.strictEqual(await page.getByLabel("The address the sign-in ended on").getAttribute("aria-invalid"), "true")
     await check(page, "11-paste-wrong-address")
 

@@ -47,6 +47,8 @@ export interface Catalog {
   readonly pasteStep3: string
   readonly pasteLabel: string
   readonly pasteButton: string
+  readonly pasteWrongAddress: string
+  readonly pasteTryAgain: string
   readonly cliTitle: string
   readonly cliIntro: string
   readonly cliNote: string
@@ -116,6 +118,8 @@ const en: Catalog = {
   pasteStep3: "Copy that whole address from the address bar and paste it here:",
   pasteLabel: "The address the sign-in ended on",
   pasteButton: "Finish signing in",
+  pasteWrongAddress: "That is not the address this sign-in ended on. Sign in with the link above, then copy the whole address from that tab's address bar.",
+  pasteTryAgain: "OpenAI's sign-in server did not answer. Wait a moment and paste the address again.",
   cliTitle: "Run this on your computer",
   cliIntro: "Copy the command into a terminal on a computer with a browser. It opens the sign-in, and this page continues by itself once you are signed in.",
   cliNote: "The command works once, for this sign-in only, for a few minutes. Nothing is stored on your computer.",
@@ -185,6 +189,8 @@ const de: Catalog = {
   pasteStep3: "Kopieren Sie diese ganze Adresse aus der Adressleiste und fügen Sie sie hier ein:",
   pasteLabel: "Die Adresse, auf der die Anmeldung endete",
   pasteButton: "Anmeldung abschließen",
+  pasteWrongAddress: "Das ist nicht die Adresse, auf der diese Anmeldung endete. Melden Sie sich über den Link oben an und kopieren Sie dann die ganze Adresse aus der Adressleiste jenes Tabs.",
+  pasteTryAgain: "Der Anmeldeserver von OpenAI hat nicht geantwortet. Warten Sie einen Moment und fügen Sie die Adresse erneut ein.",
   cliTitle: "Führen Sie dies auf Ihrem Computer aus",
   cliIntro: "Kopieren Sie den Befehl in ein Terminal auf einem Computer mit Browser. Er öffnet die Anmeldung, und diese Seite geht von selbst weiter, sobald Sie angemeldet sind.",
   cliNote: "Der Befehl funktioniert einmal, nur für diese Anmeldung, für einige Minuten. Auf Ihrem Computer wird nichts gespeichert.",
