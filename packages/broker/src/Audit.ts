@@ -12,6 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, Deferred, Effect, Exit, FiberRef, Layer, Option, Queue, Schema, type Scope } from "effect"
 import { DatabaseError } from "./BrokerError.js"
+import { Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -149,7 +150,6 @@ export class Audit extends Context.Tag("@subauth/broker/Audit")<Audit, Audit.Ser
  */
 export const MAX_PAGE = 500
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const Row = Schema.Struct({
   id: Int,
   user_id: Schema.NullOr(Schema.String),

@@ -31,13 +31,13 @@ import { Clock, Effect, Either, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
 import * as ConnectHandoff from "./ConnectHandoff.js"
-import { DatabaseError } from "./BrokerError.js"
 import { ConnectSessions, hashSecret, type View as SessionView } from "./ConnectSessions.js"
 import { Connections } from "./Connections.js"
 import { catalogs, type Locale, LOCALES, localeOf } from "./internal/page/catalog.js"
 import { css, js } from "./internal/page/assets.js"
 import { moveOn, page, type View } from "./internal/page/render.js"
 import { Tenants } from "./Tenants.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -77,7 +77,6 @@ const csrfOf = (secret: string) => digest("subauth-connect/csrf", secret)
 /** The one-time code for `subauth connect`: derived from the cookie and the session, so a reload shows the same one. */
 const handoffOf = (secret: string, sessionId: string) => digest("subauth-connect/handoff", secret, sessionId)
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const PageRow = Schema.Struct({ tenant_id: Schema.String, id: Schema.String, locale: Schema.NullOr(Schema.String) })
 const HandoffRow = Schema.Struct({ tenant_id: Schema.String, id: Schema.String, user_id: Schema.String, handoff_expires_at: Schema.NullOr(Int) })
 
@@ -129,9 +128,6 @@ export const viewOf = (
       })
   }
 }
-
-const dbFailed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 /**
  * @since 0.1.0

@@ -34,6 +34,7 @@ import { checkUserId, Connections, type ConsentRecord } from "./Connections.js"
 import type { Caller } from "./Tenants.js"
 import { randomId } from "./Tenants.js"
 import { Vault } from "./Vault.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -213,7 +214,6 @@ export declare namespace ConnectSessions {
  */
 export class ConnectSessions extends Context.Tag("@subauth/broker/ConnectSessions")<ConnectSessions, ConnectSessions.Service>() {}
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const SessionRow = Schema.Struct({
   id: Schema.String,
   tenant_id: Schema.String,
@@ -307,9 +307,6 @@ const viewOf = (row: SessionRow): View => ({
     ? Option.some({ authorizeUrl: row.authorize_url, redirectUri: row.redirect_uri })
     : Option.none()
 })
-
-const dbFailed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 const notFound = (id: string) =>
   new BrokerError({ code: "not_found", description: `there is no connect session ${JSON.stringify(id.slice(0, 64))}` })

@@ -41,6 +41,7 @@ import * as Usage from "./internal/usage.js"
 import * as SqlTokenStore from "./SqlTokenStore.js"
 import { Vault } from "./Vault.js"
 import { Webhooks } from "./Webhooks.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * A user id: the app's own id for its user. The same rule as a profile name:
@@ -234,7 +235,6 @@ export declare namespace Connections {
  */
 export class Connections extends Context.Tag("@subauth/broker/Connections")<Connections, Connections.Service>() {}
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const StatusRow = Schema.Struct({
   status: Schema.Literal("connected", "reauth_required"),
   reauth_reason: Schema.NullOr(Schema.String),
@@ -255,9 +255,6 @@ const ConsentRow = Schema.Struct({
   accepted_at: Int,
   attested_by: Schema.String
 })
-
-const dbFailed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 const notConnected = (userId: string) =>
   new BrokerError({ code: "not_connected", description: `user ${JSON.stringify(userId)} has no ChatGPT connection; start a connect session` })

@@ -24,6 +24,7 @@ import { BrokerError, DatabaseError } from "./BrokerError.js"
 import { checkUserId } from "./Connections.js"
 import { makeRecent } from "./internal/recent.js"
 import { checkName, randomId } from "./Tenants.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -140,7 +141,6 @@ export declare namespace SessionKeys {
  */
 export class SessionKeys extends Context.Tag("@subauth/broker/SessionKeys")<SessionKeys, SessionKeys.Service>() {}
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const Row = Schema.Struct({
   id: Schema.String,
   tenant_id: Schema.String,
@@ -165,9 +165,6 @@ const toKey = (row: typeof Row.Type): SessionKey => ({
   uses: row.uses,
   lastUsedAt: Option.fromNullable(row.last_used_at)
 })
-
-const failed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 /**
  * @since 0.1.0
@@ -200,7 +197,7 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         const live = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM session_keys
           WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND revoked_at IS NULL AND expires_at > ${now}`.pipe(
-          Effect.mapError(failed("counting session keys"))
+          Effect.mapError(dbFailed("counting session keys"))
         )
         if (Number(live[0]?.n ?? 0) >= MAX_LIVE_PER_USER) {
           return yield* new BrokerError({
@@ -214,7 +211,7 @@ export const make = (
         const expiresAt = now + ttl * 1000
         yield* sql`INSERT INTO session_keys (id, tenant_id, user_id, label, secret_hash, created_at, expires_at, revoked_at, uses, last_used_at)
           VALUES (${id}, ${tenantId}, ${userId}, ${label}, ${hashOf(secret)}, ${now}, ${expiresAt}, NULL, 0, NULL)`.pipe(
-          Effect.mapError(failed("creating a session key"))
+          Effect.mapError(dbFailed("creating a session key"))
         )
         yield* audit.record(tenantId, "session_key.created", { userId, detail: { key_id: id, label, ttl_seconds: ttl } })
         const key: SessionKey = {
@@ -235,8 +232,8 @@ export const make = (
       Effect.gen(function*() {
         yield* checkUserId(userId)
         const rows = yield* sql`SELECT ${sql.literal(COLUMNS)} FROM session_keys WHERE tenant_id = ${tenantId} AND user_id = ${userId}
-          ORDER BY created_at DESC, id`.pipe(Effect.mapError(failed("listing session keys")))
-        const keys = yield* decodeRows(rows).pipe(Effect.mapError(failed("listing session keys")))
+          ORDER BY created_at DESC, id`.pipe(Effect.mapError(dbFailed("listing session keys")))
+        const keys = yield* decodeRows(rows).pipe(Effect.mapError(dbFailed("listing session keys")))
         // Uses counted here and not yet written show too.
         return keys.map((key) => {
           const counted = pending.get(key.id)
@@ -257,7 +254,7 @@ export const make = (
           yield* audit.record(tenantId, "session_key.revoked", { userId: key.userId, detail: { key_id: id, label: key.label } })
         }
         return Option.some(key)
-      }).pipe(Effect.mapError(failed("revoking a session key")))
+      }).pipe(Effect.mapError(dbFailed("revoking a session key")))
 
     const count = (holder: Holder, now: number) =>
       Effect.sync(() => {
@@ -286,7 +283,7 @@ export const make = (
         if (now >= holder.expiresAt) return Option.none<Holder>()
         yield* count(holder, now)
         return Option.some(holder)
-      }).pipe(Effect.mapError(failed("checking a session key")))
+      }).pipe(Effect.mapError(dbFailed("checking a session key")))
 
     const flush = Effect.gen(function*() {
       const batch = pending
@@ -298,7 +295,7 @@ export const make = (
           WHERE id = ${holder.keyId}`
         yield* audit.record(holder.tenantId, "session_key.used", { userId: holder.userId, detail: { key_id: holder.keyId, count: n } })
       }
-    }).pipe(Effect.mapError(failed("writing session key use")))
+    }).pipe(Effect.mapError(dbFailed("writing session key use")))
 
     const every = Duration.decode(options.flushEvery ?? Duration.minutes(1))
     yield* flush.pipe(

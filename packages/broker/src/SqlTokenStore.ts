@@ -31,6 +31,7 @@ import { SecureRandom, TokenSet, TokenStore } from "@subauth/core"
 import { Clock, DateTime, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
 import type { DatabaseError, VaultError } from "./BrokerError.js"
 import { encryptOption, Vault } from "./Vault.js"
+import { Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -63,7 +64,6 @@ export interface Options {
   readonly holderName?: string
 }
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const Nullable = <A, I>(schema: Schema.Schema<A, I>) => Schema.NullOr(schema)
 
 /**

@@ -16,6 +16,7 @@ import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import { makeRecent } from "./internal/recent.js"
 import { Vault } from "./Vault.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -159,7 +160,6 @@ export const checkName = (what: string, value: string): Effect.Effect<string, Br
   return Effect.succeed(trimmed)
 }
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const TenantRow = Schema.Struct({ id: Schema.String, name: Schema.String, created_at: Int })
 const KeyRow = Schema.Struct({
   id: Schema.String,
@@ -178,9 +178,6 @@ const toKey = (row: typeof KeyRow.Type) =>
     createdAt: row.created_at,
     revokedAt: Option.fromNullable(row.revoked_at)
   })
-
-const failed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 /**
  * @since 0.1.0
@@ -207,9 +204,9 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
     const createKey = (tenantId: string, label: string) =>
       Effect.gen(function*() {
         const checked = yield* checkName("the key's label", label)
-        const exists = yield* sql`SELECT id FROM tenants WHERE id = ${tenantId}`.pipe(Effect.mapError(failed("finding the tenant")))
+        const exists = yield* sql`SELECT id FROM tenants WHERE id = ${tenantId}`.pipe(Effect.mapError(dbFailed("finding the tenant")))
         if (exists.length === 0) return yield* new BrokerError({ code: "not_found", description: `there is no tenant ${JSON.stringify(tenantId)}` })
-        const key = yield* newKey(tenantId, checked).pipe(Effect.mapError(failed("creating a key")))
+        const key = yield* newKey(tenantId, checked).pipe(Effect.mapError(dbFailed("creating a key")))
         yield* audit.record(tenantId, "key.created", { detail: { key_id: key.id, label: checked } })
         return key
       })
@@ -224,7 +221,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
           yield* sql`INSERT INTO tenants (id, name, data_key, master_key_id, created_at)
             VALUES (${id}, ${checked}, ${dataKey.wrapped}, ${dataKey.masterKeyId}, ${now})`
           return yield* newKey(id, "first key")
-        })).pipe(Effect.mapError(failed("creating a tenant")))
+        })).pipe(Effect.mapError(dbFailed("creating a tenant")))
         yield* audit.record(id, "tenant.created", { detail: { name: checked } })
         yield* audit.record(id, "key.created", { detail: { key_id: key.id, label: key.label } })
         return { tenant: new Tenant({ id, name: checked, createdAt: now }), key }
@@ -233,14 +230,14 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
     const list = sql`SELECT id, name, created_at FROM tenants ORDER BY created_at, id`.pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.Array(TenantRow))),
       Effect.map((rows) => rows.map(toTenant)),
-      Effect.mapError(failed("listing tenants"))
+      Effect.mapError(dbFailed("listing tenants"))
     )
 
     const get = (tenantId: string) =>
       sql`SELECT id, name, created_at FROM tenants WHERE id = ${tenantId}`.pipe(
         Effect.flatMap(Schema.decodeUnknown(Schema.Array(TenantRow))),
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toTenant)),
-        Effect.mapError(failed("reading a tenant"))
+        Effect.mapError(dbFailed("reading a tenant"))
       )
 
     // Rows are deleted child first, so that SQLite without foreign keys (an old file) also ends empty.
@@ -271,7 +268,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
             ? Effect.zipRight(vault.forget(tenantId), Effect.sync(() => seen.forget((caller) => caller.tenantId === tenantId)))
             : Effect.void
         ),
-        Effect.mapError(failed("deleting a tenant"))
+        Effect.mapError(dbFailed("deleting a tenant"))
       )
 
     const revokeKey = (keyId: string) =>
@@ -287,13 +284,13 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         }
         const existing = yield* sql`SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE id = ${keyId}`
         return existing.length === 0 ? Option.none() : Option.some(toKey(yield* Schema.decodeUnknown(KeyRow)(existing[0])))
-      }).pipe(Effect.mapError(failed("revoking a key")))
+      }).pipe(Effect.mapError(dbFailed("revoking a key")))
 
     const keys = (tenantId: string) =>
       sql`SELECT id, tenant_id, label, created_at, revoked_at FROM api_keys WHERE tenant_id = ${tenantId} ORDER BY created_at, id`.pipe(
         Effect.flatMap(Schema.decodeUnknown(Schema.Array(KeyRow))),
         Effect.map((rows) => rows.map(toKey)),
-        Effect.mapError(failed("listing keys"))
+        Effect.mapError(dbFailed("listing keys"))
       )
 
     // Live keys seen lately, by hash: most requests need no lookup. A key revoked here leaves the cache at once;
@@ -314,7 +311,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
         const caller: Caller = { tenantId: key.tenant_id, keyId: key.id, label: key.label }
         seen.set(hash, caller, now + KEY_CACHE_MILLIS)
         return Option.some(caller)
-      }).pipe(Effect.mapError(failed("checking an API key")))
+      }).pipe(Effect.mapError(dbFailed("checking an API key")))
 
     const forgetKey = (keyId: string) => Effect.sync(() => seen.forget((caller) => caller.keyId === keyId))
 
@@ -331,11 +328,11 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
           url.hash !== "" || url.username !== "" || url.password !== ""
         ) return yield* invalid
         const normalized = url.toString()
-        const exists = yield* sql`SELECT id FROM tenants WHERE id = ${tenantId}`.pipe(Effect.mapError(failed("finding the tenant")))
+        const exists = yield* sql`SELECT id FROM tenants WHERE id = ${tenantId}`.pipe(Effect.mapError(dbFailed("finding the tenant")))
         if (exists.length === 0) return yield* new BrokerError({ code: "not_found", description: `there is no tenant ${JSON.stringify(tenantId)}` })
         const now = yield* Clock.currentTimeMillis
         yield* sql`INSERT INTO return_urls (tenant_id, prefix, created_at) VALUES (${tenantId}, ${normalized}, ${now})
-          ON CONFLICT (tenant_id, prefix) DO NOTHING`.pipe(Effect.mapError(failed("adding a return address")))
+          ON CONFLICT (tenant_id, prefix) DO NOTHING`.pipe(Effect.mapError(dbFailed("adding a return address")))
         yield* audit.record(tenantId, "return_url.added", { detail: { prefix: normalized } })
         return normalized
       })
@@ -344,7 +341,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
       Effect.gen(function*() {
         const rows = yield* sql<{ prefix: string }>`DELETE FROM return_urls WHERE tenant_id = ${tenantId}
           AND (prefix = ${prefix} OR prefix = ${URL.canParse(prefix) ? new URL(prefix).toString() : prefix})
-          RETURNING prefix`.pipe(Effect.mapError(failed("removing a return address")))
+          RETURNING prefix`.pipe(Effect.mapError(dbFailed("removing a return address")))
         for (const row of rows) yield* audit.record(tenantId, "return_url.removed", { detail: { prefix: row.prefix } })
         return rows.length > 0
       })
@@ -352,7 +349,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
     const returnUrls = (tenantId: string) =>
       sql<{ prefix: string }>`SELECT prefix FROM return_urls WHERE tenant_id = ${tenantId} ORDER BY prefix`.pipe(
         Effect.map((rows) => rows.map((row) => row.prefix)),
-        Effect.mapError(failed("listing return addresses"))
+        Effect.mapError(dbFailed("listing return addresses"))
       )
 
     return { create, list, get, remove, createKey, revokeKey, keys, addReturnUrl, removeReturnUrl, returnUrls, authenticate }

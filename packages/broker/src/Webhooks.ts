@@ -44,6 +44,7 @@ import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import { randomId } from "./Tenants.js"
 import { Vault } from "./Vault.js"
+import { dbFailed, Int } from "./internal/sql.js"
 
 /**
  * @since 0.1.0
@@ -333,7 +334,6 @@ export declare namespace Webhooks {
  */
 export class Webhooks extends Context.Tag("@subauth/broker/Webhooks")<Webhooks, Webhooks.Service>() {}
 
-const Int = Schema.Union(Schema.Number, Schema.NumberFromString)
 const HookRow = Schema.Struct({
   url: Schema.String,
   secret: Schema.String,
@@ -372,9 +372,6 @@ interface Outcome {
   readonly status: Option.Option<number>
   readonly error: string | null
 }
-
-const dbFailed = (what: string) => (cause: unknown) =>
-  cause instanceof DatabaseError ? cause : new DatabaseError({ reason: "Failed", description: `the database failed while ${what}`, cause })
 
 const configOf = (row: HookRow): Config => ({
   url: row.url,

@@ -122,6 +122,18 @@ const body = (t: Catalog, view: View, csrf: string, now: number): { readonly tit
   }
 }
 
+// The document's start: language, viewport, no referrer, the stylesheet, and `extra` (trusted markup).
+const head = (t: Catalog, title: string, extra: string) => `<!doctype html>
+<html lang="${t.lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+${extra}
+<title>${escape(title)}</title>
+<link rel="stylesheet" href="/connect/assets/page.css">
+</head>`
+
 /** The whole page of `view` in `locale`, as of `now`. `csrf` goes into every form. */
 export const page = (locale: Locale, view: View, csrf: string, now: number): string => {
   const t = catalogs[locale]
@@ -129,16 +141,7 @@ export const page = (locale: Locale, view: View, csrf: string, now: number): str
   const languages = LOCALES.map((l) =>
     l === locale ? `<strong>${l.toUpperCase()}</strong>` : `<a href="/connect?locale=${l}" hreflang="${l}" lang="${l}">${l.toUpperCase()}</a>`
   ).join(" · ")
-  return `<!doctype html>
-<html lang="${t.lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escape(title)} – ${escape(t.title)}</title>
-<link rel="stylesheet" href="/connect/assets/page.css">
-<script src="/connect/assets/page.js" defer></script>
-</head>
+  return `${head(t, `${title} – ${t.title}`, `<script src="/connect/assets/page.js" defer></script>`)}
 <body data-view="${view._tag}" data-poll="${waits(view)}">
 <a class="skip" href="#main">${escape(t.skipToContent)}</a>
 <main id="main" tabindex="-1">
@@ -156,16 +159,7 @@ ${html}
 /** A page that moves on to `/connect` at once, with no script: the link it came from leaves the address bar. */
 export const moveOn = (locale: Locale): string => {
   const t = catalogs[locale]
-  return `<!doctype html>
-<html lang="${t.lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta http-equiv="refresh" content="0;url=/connect">
-<title>${escape(t.title)}</title>
-<link rel="stylesheet" href="/connect/assets/page.css">
-</head>
+  return `${head(t, t.title, `<meta http-equiv="refresh" content="0;url=/connect">`)}
 <body><main id="main"><h1>${escape(t.title)}</h1><p><a href="/connect">${escape(t.continueLink)}</a></p></main></body>
 </html>
 `
