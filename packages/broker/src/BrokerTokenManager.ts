@@ -17,7 +17,7 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { AuthError, TokenManager, TokenSet } from "@subauth/core"
-import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as Api from "./BrokerApi.js"
 import * as BrokerClient from "./BrokerClient.js"
 
@@ -34,21 +34,16 @@ export interface Options extends BrokerClient.Options {
   readonly label?: string
 }
 
-const reauthReasons: ReadonlySet<string> = new Set([
-  "RefreshTokenReused",
-  "RefreshTokenExpired",
-  "RefreshTokenInvalidated",
-  "RefreshRejected",
-  "NoRefreshToken",
-  "RefreshAnswerLost"
-])
+// The reasons a dead sign-in can have (core's, but "not signed in", which the broker answers with 404).
+const isReauthReason = Schema.is(AuthError.ReauthRequired.fields.reason)
 
 // What the broker's answers mean to a program that wanted a token.
 const toError = (userId: string) => (error: unknown): TokenManager.TokenManager.Error => {
   if (error instanceof Api.Conflict && error.error.code === "reauth_required") {
-    const reason = error.error.reason !== undefined && reauthReasons.has(error.error.reason) ? error.error.reason : "RefreshRejected"
+    const given = error.error.reason
+    const reason = isReauthReason(given) && given !== "NotSignedIn" ? given : "RefreshRejected"
     return new AuthError.ReauthRequired({
-      reason: reason as AuthError.ReauthRequired["reason"],
+      reason,
       profile: userId,
       status: 409,
       description: error.error.message
