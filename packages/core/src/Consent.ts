@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { KeyValueStore } from "@effect/platform"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import { Context, DateTime, Effect, Encoding, Layer, Option, Schema } from "effect"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"

@@ -11,7 +11,7 @@
  * @see protocol.md §4.2
  * @since 0.1.0
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { parseJson } from "./internal/json.js"
 import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Terminal } from "@effect/platform"
+import * as Terminal from "@effect/platform/Terminal"
 import { Context, DateTime, Duration, Effect, Layer, Option, Ref } from "effect"
 
 /**

@@ -30,7 +30,10 @@
  * @see protocol.md §5, §9
  * @since 0.1.0
  */
-import { Headers, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import {
   Clock,
   Config,

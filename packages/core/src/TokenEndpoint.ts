@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { type HttpClient, HttpClientRequest } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Clock, Duration, Effect, Either, ParseResult, Random, Redacted, Schema } from "effect"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
 import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"

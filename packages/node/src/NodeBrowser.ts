@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Browser } from "@subauth/core"
+import * as Browser from "@subauth/core/Browser"
 import { Effect, Layer } from "effect"
 
 /**

@@ -9,7 +9,8 @@
  * @see protocol.md §1.2
  * @since 0.1.0
  */
-import { CallbackServer, LoginError } from "@subauth/core"
+import * as CallbackServer from "@subauth/core/CallbackServer"
+import * as LoginError from "@subauth/core/LoginError"
 import { Duration, Effect, Layer, Runtime } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { connect } from "node:net"

@@ -6,7 +6,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Provider, TokenStore } from "@subauth/core"
-import { TokenManager } from "@subauth/core"
+import * as TokenManager from "@subauth/core/TokenManager"
 import { Layer } from "effect"
 
 /**

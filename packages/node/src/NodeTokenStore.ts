@@ -32,7 +32,7 @@
  * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { TokenStore } from "@subauth/core"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"

@@ -1,4 +1,4 @@
-import { SubscriptionLLM } from "@subauth/core"
+import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
 import { Effect, Layer, Option, Stream } from "effect"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

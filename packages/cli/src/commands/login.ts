@@ -1,15 +1,15 @@
-import {
-  Browser,
-  BrowserLogin,
-  Consent,
-  DeviceLogin,
-  IdTokenVerifier,
-  Login,
-  PasteLogin,
-  Printable,
-  SecureRandom
-} from "@subauth/core"
-import { NodeBrowser, NodeCallbackServer, NodeTokenStore } from "@subauth/node"
+import * as Browser from "@subauth/core/Browser"
+import * as BrowserLogin from "@subauth/core/BrowserLogin"
+import * as Consent from "@subauth/core/Consent"
+import * as DeviceLogin from "@subauth/core/DeviceLogin"
+import * as IdTokenVerifier from "@subauth/core/IdTokenVerifier"
+import * as Login from "@subauth/core/Login"
+import * as PasteLogin from "@subauth/core/PasteLogin"
+import * as Printable from "@subauth/core/Printable"
+import * as SecureRandom from "@subauth/core/SecureRandom"
+import * as NodeBrowser from "@subauth/node/NodeBrowser"
+import * as NodeCallbackServer from "@subauth/node/NodeCallbackServer"
+import * as NodeTokenStore from "@subauth/node/NodeTokenStore"
 import { DateTime, Effect, Layer, Option } from "effect"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

@@ -1,4 +1,4 @@
-import { Login } from "@subauth/core"
+import * as Login from "@subauth/core/Login"
 import { Effect, Layer } from "effect"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

@@ -1,4 +1,5 @@
-import { Printable, SubscriptionLLM } from "@subauth/core"
+import * as Printable from "@subauth/core/Printable"
+import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
 import { Effect, Layer } from "effect"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

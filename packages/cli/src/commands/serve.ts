@@ -3,7 +3,8 @@
  * machine, backed by a profile's subscription, until SIGINT or SIGTERM (the
  * runtime interrupts `run`; the proxy's scope closes, which drains it).
  */
-import { SecureRandom, TokenManager } from "@subauth/core"
+import * as SecureRandom from "@subauth/core/SecureRandom"
+import * as TokenManager from "@subauth/core/TokenManager"
 import { OpenAIProxy, ProxyError, ServeKey } from "@subauth/server"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { join } from "node:path"

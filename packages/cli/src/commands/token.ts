@@ -1,5 +1,5 @@
-import { TokenManager } from "@subauth/core"
-import { NodeTokenManager } from "@subauth/node"
+import * as TokenManager from "@subauth/core/TokenManager"
+import * as NodeTokenManager from "@subauth/node/NodeTokenManager"
 import { DateTime, Effect, Layer, Option, Redacted } from "effect"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

@@ -3,12 +3,15 @@
  * layer recipes. A recipe only one command uses stays in that command's module
  * (commands are loaded lazily; what is here is loaded for every command).
  */
-import { FileSystem, KeyValueStore } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import type { PlatformError } from "@effect/platform/Error"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Provider, SubscriptionLLM } from "@subauth/core"
-import { NodeTokenManager, NodeTokenStore } from "@subauth/node"
+import * as Provider from "@subauth/core/Provider"
+import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
+import * as NodeTokenManager from "@subauth/node/NodeTokenManager"
+import * as NodeTokenStore from "@subauth/node/NodeTokenStore"
 import { Config, Effect, Layer, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"

@@ -2,7 +2,7 @@
  * The CLI's `LoginUI`: events rendered on stderr, a countdown while waiting
  * (only on a terminal), prompts read from stdin (only when interactive).
  */
-import { LoginUI } from "@subauth/core"
+import * as LoginUI from "@subauth/core/LoginUI"
 import { DateTime, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"

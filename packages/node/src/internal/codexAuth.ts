@@ -10,7 +10,7 @@
  * digest no longer matches (or the key is gone) and everything is derived
  * from the tokens' claims again, as the CLI itself does.
  */
-import { TokenSet } from "@subauth/core"
+import * as TokenSet from "@subauth/core/TokenSet"
 import { DateTime, Effect, Option, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { decodeJson, parseJson, storeError, where } from "./files.js"

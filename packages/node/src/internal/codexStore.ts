@@ -4,8 +4,8 @@
  * subauth. Profile `"default"` is `codexHome/auth.json`; another profile `p`
  * is `codexHome/subauth-profiles/p/auth.json`.
  */
-import { FileSystem } from "@effect/platform"
-import { TokenStore } from "@subauth/core"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { DateTime, Effect, Option } from "effect"
 import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"

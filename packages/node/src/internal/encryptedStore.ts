@@ -4,7 +4,7 @@
  * or the OS keychain (made on first use). The profile rides in the
  * authenticated header, so a file copied to another profile's name is refused.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Option, Redacted } from "effect"
 import * as jose from "jose"
 import { createHash, randomBytes } from "node:crypto"

@@ -26,7 +26,7 @@
  * Time is wall-clock time, always: staleness compares file mtimes the kernel
  * sets with the current time, and a test clock must not stop the heartbeat.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { TokenStore } from "@subauth/core"
 import { Clock, Duration, Effect, Option, Random } from "effect"
 import { randomUUID } from "node:crypto"

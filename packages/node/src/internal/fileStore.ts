@@ -4,8 +4,9 @@
  * the encrypted store (`encryptedStore.ts`) is the same store with another
  * {@link Codec}.
  */
-import { FileSystem } from "@effect/platform"
-import { type TokenSet, TokenStore } from "@subauth/core"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as TokenSet from "@subauth/core/TokenSet"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { Effect, Option } from "effect"
 import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"

@@ -3,9 +3,9 @@
  * permission checks, atomic replacement and errors that name the path and
  * never the content.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
-import { TokenStore } from "@subauth/core"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import { basename, dirname, join } from "node:path"

@@ -3,8 +3,8 @@
  * as the file store writes it), locked across processes with lock files in a
  * directory of its own, since a keychain has no locks.
  */
-import { FileSystem } from "@effect/platform"
-import { TokenStore } from "@subauth/core"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { Effect } from "effect"
 import { join } from "node:path"
 import type { KeychainOptions, LinuxStore } from "../NodeTokenStore.js"

@@ -4,7 +4,8 @@
  * keyed lock in front of the profile's lock file).
  */
 import type { FileSystem } from "@effect/platform"
-import { TokenSet, TokenStore } from "@subauth/core"
+import * as TokenSet from "@subauth/core/TokenSet"
+import * as TokenStore from "@subauth/core/TokenStore"
 import { Duration, Effect, Schema } from "effect"
 import type { LockOptions } from "../NodeTokenStore.js"
 import { type Timing, withFileLock } from "./fileLock.js"
