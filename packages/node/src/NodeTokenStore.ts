@@ -120,6 +120,12 @@ export declare namespace StoreInfo {
     readonly location: string
     /** Why this store was chosen over another (`layerAuto`, `layerConfig`). */
     readonly note: Option.Option<string>
+    /**
+     * `layerAuto` only: why the keychain was not used (an `Unavailable` error
+     * whose description says it in a person's words; the platform's own text
+     * is its `cause`), for a program to say what to do about it.
+     */
+    readonly keychainUnavailable: Option.Option<TokenStore.TokenStoreError>
   }
 }
 
@@ -144,12 +150,20 @@ export type Built = Base.Built
 
 const toLayer = (
   make: Built,
-  info: Omit<StoreInfo.Service, "note"> & { readonly note?: string }
+  info: Pick<StoreInfo.Service, "kind" | "location"> & {
+    readonly note?: string
+    readonly keychainUnavailable?: TokenStore.TokenStoreError
+  }
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
   Layer.effectContext(
     Effect.map(make, (store) =>
       Context.make(TokenStore.TokenStore, store).pipe(
-        Context.add(StoreInfo, { kind: info.kind, location: info.location, note: Option.fromNullable(info.note) })
+        Context.add(StoreInfo, {
+          kind: info.kind,
+          location: info.location,
+          note: Option.fromNullable(info.note),
+          keychainUnavailable: Option.fromNullable(info.keychainUnavailable)
+        })
       ))
   ).pipe(Layer.provide(NodeFileSystem.layer))
 
@@ -333,7 +347,10 @@ export interface AutoOptions extends FileOptions {
 /**
  * The keychain when it works, else the file store in `directory`. The choice
  * is made once, when the layer is built, logged (a warning when it falls back)
- * and readable from `StoreInfo`. Tokens do not move between the two.
+ * and readable from `StoreInfo` (`keychainUnavailable` says why). Tokens do
+ * not move between the two. On Linux without a D-Bus session bus (no
+ * `DBUS_SESSION_BUS_ADDRESS`, no `$XDG_RUNTIME_DIR/bus`) the keychain is
+ * known to be unavailable without loading the native module or asking D-Bus.
  *
  * @since 0.1.0
  * @category layers
@@ -350,10 +367,15 @@ export const layerAuto = (
             keychainLayer(makeKeychain({ ...options, lockDirectory: options.directory }), options)
           ),
         onFailure: (error) => {
-          const note = `the OS keychain is unavailable (${error.description}); tokens are stored in files under ${options.directory}`
+          const note = `${error.description}; tokens are kept in private files (0600) in ${options.directory}`
           return Effect.as(
             Effect.logWarning(`token store: ${note}`),
-            toLayer(makeFile(options.directory, options), { kind: "file", location: options.directory, note })
+            toLayer(makeFile(options.directory, options), {
+              kind: "file",
+              location: options.directory,
+              note,
+              keychainUnavailable: error
+            })
           )
         }
       })
