@@ -6,9 +6,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Audit, Broker, BrokerDatabase, BrokerServer, KeyWrap, MasterKey, Tenants, Vault } from "@subauth/broker"
-import * as Provider from "@subauth/core/Provider"
-import * as SecureRandom from "@subauth/core/SecureRandom"
-import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
+import { Provider, SecureRandom, SubscriptionLLM } from "@subauth/core"
 import { Config, Context, Duration, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import * as BrokerLayers from "../internal/brokerLayers.js"
 import { ExitCode, UsageError } from "../internal/errors.js"

@@ -7,8 +7,7 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Broker, BrokerApi, BrokerClient, BrokerDatabase, BrokerServer, BrokerTokenManager, KeyWrap, MasterKey, Tenants } from "@subauth/broker"
-import * as SecureRandom from "@subauth/core/SecureRandom"
-import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
+import { SecureRandom, SubscriptionLLM } from "@subauth/core"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Clock, Context, DateTime, Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { join } from "node:path"

@@ -9,7 +9,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { SqlClient } from "@effect/sql"
 import { BrokerDatabase, BrokerError, KeyWrap, MasterKey } from "@subauth/broker"
-import * as SecureRandom from "@subauth/core/SecureRandom"
+import { SecureRandom } from "@subauth/core"
 import { Config, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { join } from "node:path"
 import type * as Settings from "../Settings.js"
