@@ -6,7 +6,12 @@
  */
 import { Args, Command, HelpDoc, Options } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { Config, type Console, Context, Effect, type Option, Ref } from "effect"
+import * as Config from "effect/Config"
+import type * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import { ExitCode, reportCause } from "./internal/errors.js"
 import type { ReadLine } from "./internal/terminalUi.js"
 import { Output } from "./Output.js"

@@ -12,7 +12,12 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { parseJson } from "./internal/json.js"
 import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"
 import { LoginError } from "./LoginError.js"

@@ -23,20 +23,18 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import {
-  Clock,
-  Context,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  FiberId,
-  Layer,
-  Option,
-  Redacted,
-  Scope
-} from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import { ReauthRequired, type TokenEndpointError, TransportError } from "./AuthError.js"
 import { Provider } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"

@@ -6,7 +6,8 @@
  * @since 0.1.0
  */
 import * as Browser from "@subauth/core/Browser"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 /**
  * @since 0.1.0

@@ -11,7 +11,10 @@
  */
 import * as CallbackServer from "@subauth/core/CallbackServer"
 import * as LoginError from "@subauth/core/LoginError"
-import { Duration, Effect, Layer, Runtime } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { connect } from "node:net"
 

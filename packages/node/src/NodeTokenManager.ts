@@ -7,7 +7,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Provider, TokenStore } from "@subauth/core"
 import * as TokenManager from "@subauth/core/TokenManager"
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 
 /**
  * `TokenManager.layer` with Node's HTTP client provided.

@@ -1,6 +1,7 @@
 import * as Printable from "@subauth/core/Printable"
 import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"

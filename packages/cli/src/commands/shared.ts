@@ -2,7 +2,7 @@
  * Options shared by the commands that read or write tokens.
  */
 import { Options } from "@effect/cli"
-import { Config } from "effect"
+import * as Config from "effect/Config"
 
 /** The `--store` values; `encrypted` is short for `encrypted-file`. */
 export const STORES = ["auto", "file", "encrypted", "encrypted-file", "keychain", "codex"] as const

@@ -5,7 +5,9 @@
  * anything unexpected is reported by kind only.
  */
 import { ValidationError } from "@effect/cli"
-import { Cause, Data, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Option from "effect/Option"
 
 export const ExitCode = {
   Ok: 0,

@@ -3,7 +3,13 @@
  * (only on a terminal), prompts read from stdin (only when interactive).
  */
 import * as LoginUI from "@subauth/core/LoginUI"
-import { DateTime, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"
 

@@ -11,7 +11,10 @@
  * from the tokens' claims again, as the CLI itself does.
  */
 import * as TokenSet from "@subauth/core/TokenSet"
-import { DateTime, Effect, Option, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import { decodeJson, parseJson, storeError, where } from "./files.js"
 

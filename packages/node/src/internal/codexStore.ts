@@ -6,7 +6,9 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as TokenStore from "@subauth/core/TokenStore"
-import { DateTime, Effect, Option } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"
 import * as CodexAuth from "./codexAuth.js"

@@ -5,7 +5,9 @@
  * authenticated header, so a file copied to another profile's name is refused.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Option, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"

@@ -6,7 +6,10 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
 import * as TokenStore from "@subauth/core/TokenStore"
-import { Effect, Option, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { basename, dirname, join } from "node:path"
 

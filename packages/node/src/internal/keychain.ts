@@ -8,7 +8,9 @@
  * kept as the error's `cause`, never put in its message.
  */
 import type * as TokenStore from "@subauth/core/TokenStore"
-import { Config, Effect, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { statSync } from "node:fs"
 import { join } from "node:path"
 import type { LinuxStore } from "../NodeTokenStore.js"

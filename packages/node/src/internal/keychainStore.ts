@@ -5,7 +5,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as TokenStore from "@subauth/core/TokenStore"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import type { KeychainOptions, LinuxStore } from "../NodeTokenStore.js"
 import * as Files from "./files.js"

@@ -6,7 +6,9 @@
 import type { FileSystem } from "@effect/platform"
 import * as TokenSet from "@subauth/core/TokenSet"
 import * as TokenStore from "@subauth/core/TokenStore"
-import { Duration, Effect, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { LockOptions } from "../NodeTokenStore.js"
 import { type Timing, withFileLock } from "./fileLock.js"
 
