@@ -388,12 +388,30 @@ export const make = (
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         Effect.suspend(() => {
           const known = dead
-          if (known === undefined) return renewLocked(reason, rejected, validity)
+          if (known === undefined) {
+            return current === undefined && rejected === undefined
+              ? loadOrRenew(reason, validity)
+              : renewLocked(reason, rejected, validity)
+          }
           return Effect.flatMap(store.get(profile), (stored) =>
             Option.isSome(stored) && TokenSet.sameRefreshToken(known.tokens, stored.value)
               ? Effect.fail(known.error)
               : renewLocked(reason, rejected, validity))
         })
+
+      // The first load takes no lock when the stored tokens are valid: a store replaces a token set whole (a
+      // rename, one keychain entry), so a read without the lock sees a whole set, and a set valid beyond the
+      // leeway is being refreshed by nobody (a refresh starts when tokens are due, or for a rejected token, which
+      // takes the lock below); a rotation elsewhere leaves its access token valid. Due tokens take the lock and
+      // are read again under it. A `subauth token` in a loop thus reads one file and writes none.
+      const loadOrRenew = (
+        reason: TokenEndpoint.RefreshReason,
+        validity: number
+      ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
+        Effect.flatMap(Effect.zip(store.get(profile), Clock.currentTimeMillis), ([stored, now]) =>
+          Option.isSome(stored) && satisfies(cache(stored.value, leewayMillis), now, validity)
+            ? Effect.as(Effect.logDebug("using stored tokens"), adopt(stored.value))
+            : renewLocked(reason, undefined, validity)).pipe(Effect.annotateLogs({ profile, refresh_reason: reason }))
 
       const renewLocked = (
         reason: TokenEndpoint.RefreshReason,
