@@ -13,11 +13,7 @@ import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"
 import * as CodexAuth from "./codexAuth.js"
 import * as Files from "./files.js"
-import { type Built, makeLocking } from "./storeBase.js"
-
-/** The directory of a profile's `auth.json` under `codexHome`. */
-export const homeOf = (codexHome: string, profile: string): string =>
-  profile === TokenStore.DEFAULT_PROFILE ? codexHome : join(codexHome, "subauth-profiles", profile)
+import { type Built, codexHomeOf as homeOf, makeLocking } from "./storeBase.js"
 
 /** A store in the Codex CLI's `auth.json` format. */
 export const make = (codexHome: string, options: FileOptions): Built =>
