@@ -1,5 +1,6 @@
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as TokenManager from "@subauth/core/TokenManager"
-import * as NodeTokenManager from "@subauth/node/NodeTokenManager"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,6 +15,19 @@ import { Settings } from "../Settings.js"
 export interface Args extends TokenArgs {
   readonly refresh: boolean
 }
+
+// Node's HTTP client (node:http, node:https), loaded by the first request: `subauth token` sends none while the
+// stored token is valid, and scripts call it in loops.
+const httpClientOnDemand = Layer.scoped(
+  HttpClient.HttpClient,
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const client = yield* Effect.cached(
+      Layers.httpClient.pipe(Layer.buildWithScope(scope), Effect.map(Context.get(HttpClient.HttpClient)))
+    )
+    return HttpClient.make((request) => Effect.flatMap(client, (c) => c.execute(request)))
+  })
+)
 
 export const run = (args: Args) =>
   Effect.gen(function*() {
@@ -41,7 +55,8 @@ export const run = (args: Args) =>
   }).pipe(
     Effect.provide(
       Layer.unwrapEffect(Effect.map(Settings, (s) =>
-        NodeTokenManager.layer({ profile: args.profile }).pipe(
+        TokenManager.layer({ profile: args.profile }).pipe(
+          Layer.provide(httpClientOnDemand),
           Layer.provideMerge(Layer.mergeAll(Layers.store(args.store, s), Layers.provider(s)))
         )))
     )

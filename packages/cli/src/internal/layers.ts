@@ -2,15 +2,16 @@
  * The layers commands are built from, chosen by flags and `Settings`: the CLI's
  * layer recipes. A recipe only one command uses stays in that command's module
  * (commands are loaded lazily; what is here is loaded for every command).
+ *
+ * So this module imports only what `subauth status` needs (the stores, the
+ * consent records); the HTTP client and the backend stack are imported when
+ * their layer is built (`backendLayers.ts`).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import type { PlatformError } from "@effect/platform/Error"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Provider from "@subauth/core/Provider"
-import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
-import * as NodeTokenManager from "@subauth/node/NodeTokenManager"
 import * as NodeTokenStore from "@subauth/node/NodeTokenStore"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -91,19 +92,15 @@ export const provider = (settings: Settings.Service) =>
     ...Option.match(settings.issuer, { onNone: () => ({}), onSome: (issuer) => ({ issuer }) })
   })
 
+const backend = Effect.promise(() => import("./backendLayers.js"))
+
+/** Node's HTTP client (node:http), loaded when the layer is built. */
+export const httpClient = Layer.unwrapEffect(Effect.map(backend, (m) => m.httpClient))
+
 /** A store, the provider and Node's HTTP client: what any token command needs. */
 export const tokens = (choice: StoreChoice, settings: Settings.Service) =>
-  Layer.mergeAll(store(choice, settings), provider(settings), NodeHttpClient.layer)
-
-// Keep connections to the backend open: one TLS handshake for a session of requests, not one per request.
-const keepAliveClient = NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))
+  Layer.mergeAll(store(choice, settings), provider(settings), httpClient)
 
 /** `SubscriptionLLM` for a profile, with its token manager, store and provider: the commands that talk to the backend. */
 export const llm = (args: { readonly profile: string; readonly store: StoreChoice }, settings: Settings.Service) =>
-  SubscriptionLLM.layer({
-    allowInsecureHttp: settings.allowInsecureHttp,
-    ...Option.match(settings.codexUrl, { onNone: () => ({}), onSome: (baseUrl) => ({ baseUrl }) })
-  }).pipe(
-    Layer.provideMerge(NodeTokenManager.layer({ profile: args.profile })),
-    Layer.provideMerge(Layer.mergeAll(store(args.store, settings), provider(settings), keepAliveClient))
-  )
+  Layer.unwrapEffect(Effect.map(backend, (m) => m.llm(args.profile, settings, store(args.store, settings), provider(settings))))
