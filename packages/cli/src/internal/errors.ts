@@ -4,10 +4,12 @@
  * every error class of subauth builds its message without secrets, and
  * anything unexpected is reported by kind only.
  */
-import { ValidationError } from "@effect/cli"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import { Output } from "../Output.js"
 
 export const ExitCode = {
   Ok: 0,
@@ -32,7 +34,6 @@ const tagged = (u: unknown): u is { readonly _tag: string; readonly message: str
 
 /** What a failed command reports, from the error it failed with. */
 export const report = (error: unknown): Report => {
-  if (ValidationError.isValidationError(error)) return { code: ExitCode.Usage, message: "" }
   if (!tagged(error)) return { code: ExitCode.Failure, message: "unexpected error" }
   switch (error._tag) {
     case "UsageError":
@@ -83,3 +84,21 @@ export const reportCause = (cause: Cause.Cause<unknown>): Report => {
   })
   return { code: ExitCode.Failure, message: `unexpected error (${kind}); please report it with the command you ran` }
 }
+
+/**
+ * A command's exit code; a failure is reported on stderr first, in one or two
+ * lines (`error:` and `hint:`).
+ */
+export const exitCode = (exit: Exit.Exit<number, unknown>): Effect.Effect<number, never, Output> =>
+  exit._tag === "Success" ? Effect.succeed(exit.value) : reportFailure(reportCause(exit.cause))
+
+/** Prints a report (nothing for an empty message) and returns its exit code. */
+export const reportFailure = (report: Report): Effect.Effect<number, never, Output> =>
+  Effect.gen(function*() {
+    const output = yield* Output
+    if (report.message !== "") {
+      yield* output.info(`${output.style.red("error:")} ${report.message}`)
+      if (report.hint !== undefined) yield* output.info(`${output.style.dim("hint:")} ${report.hint}`)
+    }
+    return report.code
+  })
