@@ -19,34 +19,59 @@ import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 
 /**
+ * OpenAI's Terms of Use, which the notice points to. Part of the terms
+ * {@link VERSION} names: a change of this address is a change of the notice.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TERMS_OF_USE_URL = "https://openai.com/policies/terms-of-use/"
+
+/**
+ * OpenAI's usage policies, which the disclaimer points to (see {@link TERMS_OF_USE_URL}).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const USAGE_POLICIES_URL = "https://openai.com/policies/usage-policies/"
+
+/**
+ * Shown at every sign-in. One paragraph, unwrapped: a terminal wraps it to its width.
+ *
  * @since 0.1.0
  * @category constants
  */
 export const NOTICE =
   "Signing in with ChatGPT uses your ChatGPT subscription through an interface OpenAI built for its own Codex " +
-  "clients; your use of it is subject to OpenAI's terms."
+  `clients; your use of it is subject to OpenAI's Terms of Use (${TERMS_OF_USE_URL}).`
 
 /**
+ * Shown at the first sign-in of a profile. One paragraph a line, unwrapped
+ * (a terminal wraps them to its width, continuing a `- ` item under its text).
+ *
  * @since 0.1.0
  * @category constants
  */
 export const DISCLAIMER = [
   "Before you continue:",
-  "- subauth is not made or endorsed by OpenAI. It signs in the way the Codex CLI does and sends requests to the",
-  "  same backend. Whether other programs may use a ChatGPT subscription this way is a grey area of OpenAI's terms.",
-  "- Read OpenAI's Terms of Use and usage policies. Use your own account, for your own work; do not share or resell",
-  "  access. OpenAI may limit, change or end this access, or act on your account, without notice.",
+  "- subauth is not made or endorsed by OpenAI. It signs in the way the Codex CLI does and sends requests to the " +
+  "same backend. Whether other programs may use a ChatGPT subscription this way is a grey area of OpenAI's terms.",
+  `- Read OpenAI's Terms of Use (${TERMS_OF_USE_URL}) and usage policies (${USAGE_POLICIES_URL}). ` +
+  "Use your own account, for your own work; do not share or resell access. OpenAI may limit, change or end this " +
+  "access, or act on your account, without notice.",
   "- Your tokens stay on this machine, in the store you chose. Anyone who can read them can use your subscription.",
   "- Requests count against your plan's usage limits like Codex requests do."
 ].join("\n")
 
 /**
- * Bumped whenever the notice or disclaimer changes, so that people are asked again.
+ * The terms a consent record accepts: bumped whenever the notice, the
+ * disclaimer or their addresses change, so that people are asked again
+ * (`textSha256` changes with the texts; test/Consent.test.ts checks both).
  *
  * @since 0.1.0
  * @category constants
  */
-export const VERSION = "2026-11-23"
+export const VERSION = "2026-11-30"
 
 /**
  * What was accepted, when and how.
@@ -86,7 +111,7 @@ export class Consent extends Context.Tag("@subauth/core/Consent")<Consent, {
 
 // base64url SHA-256 of `${NOTICE}\n${DISCLAIMER}`, written out: the first use of WebCrypto's digest costs 4 to 9 ms,
 // a tenth of a `subauth status`. test/Consent.test.ts computes it again from the texts.
-const TEXT_SHA256 = "0xByZnmjru_UXcipEL7oNWpLDpo-JmtQuLzaeZtYcxo"
+const TEXT_SHA256 = "khIAn1aabw_GBU-M88v_fjCHC194RrUBJgGc1ZEUHEU"
 
 /**
  * The hash of the texts a person is shown: base64url SHA-256 of the notice and
