@@ -40,6 +40,8 @@ export interface Service {
   readonly stdoutIsTTY: boolean
   /** A browser can probably be opened here (a desktop session, not SSH). */
   readonly displayLikely: boolean
+  /** `process.platform`: what to advise about the keychain. */
+  readonly platform: string
 }
 
 /**
@@ -96,7 +98,8 @@ export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> 
       color: terminals.stdoutIsTTY && Option.isNone(noColor),
       stderrIsTTY: terminals.stderrIsTTY,
       stdoutIsTTY: terminals.stdoutIsTTY,
-      displayLikely: desktop && Option.isNone(ssh)
+      displayLikely: desktop && Option.isNone(ssh),
+      platform: terminals.platform
     }
   }).pipe(Effect.orDie)
 

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"
+import { visibleLength } from "./wrap.js"
 
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
@@ -61,10 +62,18 @@ export const layer = (readLine: ReadLine): Layer.Layer<LoginUI.LoginUI, never, O
           const now = yield* DateTime.now
           if (event._tag !== "Waiting" || !settings.stderrIsTTY) return yield* output.info(render(event, now))
           let frame = 0
-          const tick = Effect.flatMap(DateTime.now, (t) =>
-            output.status(
-              `${style.cyan(frames[frame++ % frames.length]!)} Waiting for ${event.what} · ${left(event.deadline, t)} left · ${style.dim("Ctrl-C to cancel")}`
-            ))
+          const tick = Effect.flatMap(DateTime.now, (t) => {
+            const spinner = style.cyan(frames[frame++ % frames.length]!)
+            const time = `${left(event.deadline, t)} left`
+            // The longest of these that fits the terminal (Output cuts the last one if even it does not).
+            const forms = [
+              `${spinner} Waiting for ${event.what} · ${time} · ${style.dim("Ctrl-C to cancel")}`,
+              `${spinner} Waiting for ${event.what} · ${time}`,
+              `${spinner} Waiting · ${time} · ${style.dim("Ctrl-C to cancel")}`,
+              `${spinner} Waiting · ${time}`
+            ]
+            return output.status((width) => forms.find((form) => visibleLength(form) <= width) ?? forms[forms.length - 1]!)
+          })
           countdown = yield* Effect.forkDaemon(Effect.repeat(tick, Schedule.spaced(Duration.millis(250))))
         })
 
