@@ -13,7 +13,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { ExitCode, reportCause, reportFailure } from "./internal/errors.js"
+import { ExitCode, reportFailure } from "./internal/errors.js"
 import type { ReadLine } from "./internal/terminalUi.js"
 import { Output } from "./Output.js"
 import { Settings } from "./Settings.js"
@@ -397,5 +397,5 @@ export const main = (
     // @effect/cli has printed a usage error already.
     const failure = Cause.failureOption(exit.cause)
     if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return ExitCode.Usage
-    return yield* reportFailure(reportCause(exit.cause))
+    return yield* reportFailure(exit.cause)
   })

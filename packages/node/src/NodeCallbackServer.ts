@@ -124,7 +124,8 @@ export const make: Effect.Effect<CallbackServer.CallbackServer["Type"]> = Effect
         if (bound.left !== "busy") {
           return yield* new LoginError.LoginError({
             reason: "PortInUse",
-            description: `could not listen on ${HOST}:${port}: ${bound.left.message}`
+            // The system's code (EACCES, EADDRNOTAVAIL), which a program can act on and the CLI says in words.
+            description: `could not listen on ${HOST}:${port} (${(bound.left as NodeJS.ErrnoException).code ?? bound.left.message})`
           })
         }
         if (index === 0 && attempt === 1) yield* cancelStale(port)

@@ -14,7 +14,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { ExitCode, UsageError } from "../internal/errors.js"
+import { ExitCode, fallbackNote, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
 import * as TerminalUi from "../internal/terminalUi.js"
 import { Output } from "../Output.js"
@@ -88,7 +88,8 @@ const signIn = (args: Args, explicit: "device" | "browser" | "paste" | undefined
         `Tokens are in the ${info.kind} store (${info.location})` +
           `${t.claimsVerified ? "; the sign-in was verified against the issuer's keys" : ""}.`
       )
-      if (Option.isSome(info.note)) yield* output.info(style.yellow(`note: ${info.note.value}`))
+      const note = Option.orElse(fallbackNote(info, settings.platform), () => info.note)
+      if (Option.isSome(note)) yield* output.info(style.yellow(`note: ${note.value}`))
       if (result.replaced === "revoke-failed") {
         yield* output.info(style.yellow("warning: the tokens this login replaced could not be revoked"))
       }

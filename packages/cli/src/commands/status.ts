@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Layers from "../internal/layers.js"
-import { ExitCode } from "../internal/errors.js"
+import { ExitCode, fallbackNote } from "../internal/errors.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
 import { Settings } from "../Settings.js"
@@ -58,6 +58,7 @@ export const run = (args: Args) =>
       })
       return ExitCode.Ok
     }
+    const note = Option.orElse(fallbackNote(info, (yield* Settings).platform), () => info.note)
     const when = (d: DateTime.Utc) => DateTime.formatIso(d).replace(/\.\d+Z$/, "Z")
     // Claims are the issuer's text: shown as one printable line each.
     const shown = (o: Option.Option<string>, none: string) => Printable.line(Option.getOrElse(o, () => none))
@@ -72,10 +73,10 @@ export const run = (args: Args) =>
           : `valid until ${when(t.expiresAt)}`
       }`,
       `  claims     ${t.claimsVerified ? "verified against the issuer's keys" : style.yellow("not verified")}`,
-      `  store      ${info.kind} (${info.location})${Option.match(info.note, { onNone: () => "", onSome: (n) => `\n             ${style.dim(n)}` })}`,
+      `  store      ${info.kind} (${info.location})${Option.match(note, { onNone: () => "", onSome: (n) => `\n             ${style.dim(n)}` })}`,
       `  consent    ${Option.match(consent, { onNone: () => "no record", onSome: (r) => `accepted ${when(r.acceptedAt)} (${r.how === "flag" ? "--accept-terms" : "at the prompt"})` })}`
     ]
-    yield* output.out(lines.join("\n"))
+    yield* output.out(output.wrap(lines.join("\n")))
     return ExitCode.Ok
   }).pipe(
     Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Layers.store(args.store, s)))),
