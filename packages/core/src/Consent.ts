@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { briefly } from "./internal/text.js"
 import { LoginError } from "./LoginError.js"
 import { LoginUI } from "./LoginUI.js"
 
@@ -147,7 +148,15 @@ export const layer: Layer.Layer<Consent, never, KeyValueStore.KeyValueStore | Lo
     const accept = Effect.fn("Consent.accept")(function*(profile: string, how: ConsentRecord["how"]) {
       const record = new ConsentRecord({ profile, version: VERSION, textSha256: hash, acceptedAt: yield* DateTime.now, how })
       yield* records.set(key(profile), record).pipe(
-        Effect.catchAll((error) => ui.show({ _tag: "Warning", text: `the consent record could not be saved: ${error.message}` }))
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logDebug(`the consent record could not be saved: ${error.message}`),
+            ui.show({
+              _tag: "Warning",
+              text: `the consent record could not be saved (${briefly(error)}); the terms will be asked again at the next sign-in`
+            })
+          )
+        )
       )
       return record
     })
