@@ -124,61 +124,67 @@ const TEXT_SHA256 = "khIAn1aabw_GBU-M88v_fjCHC194RrUBJgGc1ZEUHEU"
 export const textSha256: Effect.Effect<string> = Effect.succeed(TEXT_SHA256)
 
 /**
+ * The service over records kept in a `KeyValueStore` (`consent-<profile>`),
+ * asking through the `LoginUI`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Consent["Type"], never, KeyValueStore.KeyValueStore | LoginUI> = Effect.gen(function*() {
+  const records = (yield* KeyValueStore.KeyValueStore).forSchema(Schema.parseJson(ConsentRecord))
+  const ui = yield* LoginUI
+  const hash = yield* textSha256
+  const key = (profile: string) => `consent-${profile}`
+
+  // An unreadable record counts as none: the person is asked again.
+  const get = (profile: string) =>
+    records.get(key(profile)).pipe(
+      Effect.map(Option.filter((r) => r.version === VERSION && r.textSha256 === hash)),
+      Effect.orElseSucceed(() => Option.none<ConsentRecord>())
+    )
+
+  const accept = Effect.fn("Consent.accept")(function*(profile: string, how: ConsentRecord["how"]) {
+    const record = new ConsentRecord({ profile, version: VERSION, textSha256: hash, acceptedAt: yield* DateTime.now, how })
+    yield* records.set(key(profile), record).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logDebug(`the consent record could not be saved: ${error.message}`),
+          ui.show({
+            _tag: "Warning",
+            text: `the consent record could not be saved (${briefly(error)}); the terms will be asked again at the next sign-in`
+          })
+        )
+      )
+    )
+    return record
+  })
+
+  const ensure = Effect.fn("Consent.ensure")(function*(profile: string, options: EnsureOptions = {}) {
+    yield* ui.show({ _tag: "Notice", text: NOTICE })
+    const existing = yield* get(profile)
+    if (Option.isNone(existing) || options.verbose === true) yield* ui.show({ _tag: "Disclaimer", text: DISCLAIMER })
+    if (Option.isSome(existing)) return existing.value
+    if (options.acceptTerms === true) return yield* accept(profile, "flag")
+    if (!ui.interactive) {
+      return yield* new LoginError({
+        reason: "ConsentRequired",
+        description:
+          "consent is needed before the first sign-in and there is no terminal to ask it on; read the notice above and run again with --accept-terms (or acceptTerms: true)"
+      })
+    }
+    const answer = yield* ui.ask("Continue and accept? [y/N]")
+    if (Option.isSome(answer) && /^\s*y(es)?\s*$/i.test(answer.value)) return yield* accept(profile, "prompt")
+    return yield* new LoginError({ reason: "ConsentDeclined", description: "sign-in cancelled: the terms were not accepted" })
+  })
+
+  return { ensure, get }
+})
+
+/**
  * Records kept in a `KeyValueStore` (`consent-<profile>`): a directory of files
  * with `NodeKeyValueStore.layerFileSystem`, memory in tests.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Consent, never, KeyValueStore.KeyValueStore | LoginUI> = Layer.effect(
-  Consent,
-  Effect.gen(function*() {
-    const records = (yield* KeyValueStore.KeyValueStore).forSchema(Schema.parseJson(ConsentRecord))
-    const ui = yield* LoginUI
-    const hash = yield* textSha256
-    const key = (profile: string) => `consent-${profile}`
-
-    // An unreadable record counts as none: the person is asked again.
-    const get = (profile: string) =>
-      records.get(key(profile)).pipe(
-        Effect.map(Option.filter((r) => r.version === VERSION && r.textSha256 === hash)),
-        Effect.orElseSucceed(() => Option.none<ConsentRecord>())
-      )
-
-    const accept = Effect.fn("Consent.accept")(function*(profile: string, how: ConsentRecord["how"]) {
-      const record = new ConsentRecord({ profile, version: VERSION, textSha256: hash, acceptedAt: yield* DateTime.now, how })
-      yield* records.set(key(profile), record).pipe(
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            Effect.logDebug(`the consent record could not be saved: ${error.message}`),
-            ui.show({
-              _tag: "Warning",
-              text: `the consent record could not be saved (${briefly(error)}); the terms will be asked again at the next sign-in`
-            })
-          )
-        )
-      )
-      return record
-    })
-
-    const ensure = Effect.fn("Consent.ensure")(function*(profile: string, options: EnsureOptions = {}) {
-      yield* ui.show({ _tag: "Notice", text: NOTICE })
-      const existing = yield* get(profile)
-      if (Option.isNone(existing) || options.verbose === true) yield* ui.show({ _tag: "Disclaimer", text: DISCLAIMER })
-      if (Option.isSome(existing)) return existing.value
-      if (options.acceptTerms === true) return yield* accept(profile, "flag")
-      if (!ui.interactive) {
-        return yield* new LoginError({
-          reason: "ConsentRequired",
-          description:
-            "consent is needed before the first sign-in and there is no terminal to ask it on; read the notice above and run again with --accept-terms (or acceptTerms: true)"
-        })
-      }
-      const answer = yield* ui.ask("Continue and accept? [y/N]")
-      if (Option.isSome(answer) && /^\s*y(es)?\s*$/i.test(answer.value)) return yield* accept(profile, "prompt")
-      return yield* new LoginError({ reason: "ConsentDeclined", description: "sign-in cancelled: the terms were not accepted" })
-    })
-
-    return { ensure, get }
-  })
-)
+export const layer: Layer.Layer<Consent, never, KeyValueStore.KeyValueStore | LoginUI> = Layer.effect(Consent, make)
