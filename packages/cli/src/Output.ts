@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Wrap from "./internal/wrap.js"
-import { Settings } from "./Settings.js"
+import { Settings, type Service as SettingsService } from "./Settings.js"
 
 /**
  * @since 0.1.0
@@ -172,22 +172,27 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Output, never, Settings> = Layer.effect(
-  Output,
-  Effect.map(Settings, (settings) =>
-    make(
-      { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) },
-      {
-        color: settings.color,
-        stderrIsTTY: settings.stderrIsTTY,
-        terminals: {
-          stdoutColumns: () => (settings.stdoutIsTTY ? process.stdout.columns : undefined),
-          stderrColumns: () => (settings.stderrIsTTY ? process.stderr.columns : undefined),
-          onResize: (listener) => {
-            process.stderr.on("resize", listener)
-            return () => void process.stderr.off("resize", listener)
-          }
+export const layer: Layer.Layer<Output, never, Settings> = Layer.effect(Output, Effect.map(Settings, (settings) => forProcess(settings)))
+
+/**
+ * The process's stdout and stderr, styled as `settings` say.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forProcess = (settings: SettingsService): Service =>
+  make(
+    { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) },
+    {
+      color: settings.color,
+      stderrIsTTY: settings.stderrIsTTY,
+      terminals: {
+        stdoutColumns: () => (settings.stdoutIsTTY ? process.stdout.columns : undefined),
+        stderrColumns: () => (settings.stderrIsTTY ? process.stderr.columns : undefined),
+        onResize: (listener) => {
+          process.stderr.on("resize", listener)
+          return () => void process.stderr.off("resize", listener)
         }
       }
-    ))
-)
+    }
+  )

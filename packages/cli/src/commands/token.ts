@@ -1,4 +1,6 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Provider from "@subauth/core/Provider"
 import * as TokenManager from "@subauth/core/TokenManager"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -18,16 +20,28 @@ export interface Args extends TokenArgs {
 
 // Node's HTTP client (node:http, node:https), loaded by the first request: `subauth token` sends none while the
 // stored token is valid, and scripts call it in loops.
-const httpClientOnDemand = Layer.scoped(
-  HttpClient.HttpClient,
-  Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const client = yield* Effect.cached(
-      Layers.httpClient.pipe(Layer.buildWithScope(scope), Effect.map(Context.get(HttpClient.HttpClient)))
-    )
-    return HttpClient.make((request) => Effect.flatMap(client, (c) => c.execute(request)))
-  })
-)
+const httpClientOnDemand = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  const client = yield* Effect.cached(
+    Layers.httpClient.pipe(Layer.buildWithScope(scope), Effect.map(Context.get(HttpClient.HttpClient)))
+  )
+  return HttpClient.make((request) => Effect.flatMap(client, (c) => c.execute(request)))
+})
+
+// The token manager and what it needs, provided as values rather than built as layers (see status.ts).
+const services = (args: Args) =>
+  <A, E, R>(program: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const settings = yield* Settings
+      const stores = yield* Layers.makeStore(args.store, settings)
+      const provider = yield* Provider.make(Layers.providerOptions(settings))
+      const manager = yield* TokenManager.make({ profile: args.profile }).pipe(
+        Effect.provide(stores),
+        Effect.provideService(Provider.Provider, provider),
+        Effect.provideService(HttpClient.HttpClient, yield* httpClientOnDemand)
+      )
+      return yield* program.pipe(Effect.provide(stores), Effect.provideService(TokenManager.TokenManager, manager))
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer))
 
 export const run = (args: Args) =>
   Effect.gen(function*() {
@@ -52,12 +66,4 @@ export const run = (args: Args) =>
     }
     if (args.refresh) yield* output.info(`Refreshed; the new token is valid until ${DateTime.formatIso(tokens.expiresAt)}.`)
     return ExitCode.Ok
-  }).pipe(
-    Effect.provide(
-      Layer.unwrapEffect(Effect.map(Settings, (s) =>
-        TokenManager.layer({ profile: args.profile }).pipe(
-          Layer.provide(httpClientOnDemand),
-          Layer.provideMerge(Layer.mergeAll(Layers.store(args.store, s), Layers.provider(s)))
-        )))
-    )
-  )
+  }).pipe(services(args))

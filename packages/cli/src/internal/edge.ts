@@ -8,7 +8,8 @@ import * as Printable from "@subauth/core/Printable"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { isatty } from "node:tty"
@@ -17,19 +18,23 @@ import * as Settings from "../Settings.js"
 
 // Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning, …) asks for more. logfmt
 // escapes a message's control characters but not an annotation's: the whole line is made one printable line.
-const logging = Layer.merge(
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.make((options) => void process.stderr.write(`${Printable.line(Logger.logfmtLogger.log(options))}\n`))
-  ),
-  Layer.unwrapEffect(
-    Settings.logLevel.pipe(
-      Config.withDefault(LogLevel.Error),
-      Effect.orElseSucceed(() => LogLevel.Error),
-      Effect.map(Logger.minimumLogLevel)
+const stderrLogger = Logger.make((options) => void process.stderr.write(`${Printable.line(Logger.logfmtLogger.log(options))}\n`))
+
+const logLevel = Settings.logLevel.pipe(Config.withDefault(LogLevel.Error), Effect.orElseSucceed(() => LogLevel.Error))
+
+// The services every command needs, provided as values rather than layers: building a layer costs a start about
+// a millisecond, and `status` and `token` are started in loops.
+const provideEdge = <A, E>(program: Effect.Effect<A, E, Settings.Settings | Output.Output>, terminals: Settings.Terminals) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings.fromConfig(terminals)
+    const level = yield* logLevel
+    return yield* program.pipe(
+      Effect.provideService(Output.Output, Output.forProcess(settings)),
+      Effect.provideService(Settings.Settings, settings),
+      Effect.locallyWith(FiberRef.currentLoggers, (loggers) => HashSet.add(HashSet.remove(loggers, Logger.defaultLogger), stderrLogger)),
+      Logger.withMinimumLogLevel(level)
     )
-  )
-)
+  })
 
 /** Runs a program of the CLI as the process: its result is the exit code; an interruption exits 130. */
 export const runMain = (program: Effect.Effect<number, never, Settings.Settings | Output.Output>): void => {
@@ -47,10 +52,7 @@ export const runMain = (program: Effect.Effect<number, never, Settings.Settings 
     stderrIsTTY: process.stderr.isTTY === true,
     platform: process.platform
   }
-  program.pipe(
-    Effect.provide(Output.layer),
-    Effect.provide(Settings.layer(terminals)),
-    Effect.provide(logging),
+  provideEdge(program, terminals).pipe(
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,

@@ -85,10 +85,3 @@ export const layer = (readLine: ReadLine): Layer.Layer<LoginUI.LoginUI, never, O
       }
     })
   )
-
-/** A UI that shows nothing and asks nothing (status, tokens). */
-export const silent: Layer.Layer<LoginUI.LoginUI> = Layer.succeed(LoginUI.LoginUI, {
-  interactive: false,
-  show: () => Effect.void,
-  ask: () => Effect.succeed(Option.none())
-})
