@@ -87,7 +87,7 @@ const codeHint = (message: string): string | undefined =>
  * Secret Service (GNOME Keyring, KeePassXC) on a D-Bus session, which a
  * desktop login starts and an SSH login usually lacks.
  */
-export const keychainAdvice = (platform: string): string =>
+export const keychainAdvice = (platform: string | undefined): string =>
   platform === "linux"
     ? "To keep them in the keychain, sign in from a desktop session (or one started with dbus-run-session) with an " +
       "unlocked keyring (GNOME Keyring, KeePassXC), with --store keychain; or keep the files encrypted: --store encrypted " +
@@ -115,7 +115,7 @@ const isKeychainFailure = (error: { readonly _tag: string; readonly reason?: str
   error.location.startsWith("keychain ")
 
 /** What a failed command reports, from the error it failed with. */
-export const report = (error: unknown, platform: string = "linux"): Report => {
+export const report = (error: unknown, platform?: string): Report => {
   if (!tagged(error)) return { code: ExitCode.Failure, message: "unexpected error" }
   const base = reportOf(error, platform)
   const message = inPlainWords(base.message)
@@ -125,7 +125,7 @@ export const report = (error: unknown, platform: string = "linux"): Report => {
 
 const reportOf = (
   error: { readonly _tag: string; readonly message: string; readonly reason?: string },
-  platform: string
+  platform: string | undefined
 ): Report => {
   switch (error._tag) {
     case "UsageError":
