@@ -26,7 +26,7 @@
  */
 import { HttpApiBuilder, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Provider, SecureRandom, type TokenSet } from "@subauth/core"
+import { Consent, Provider, SecureRandom, type TokenSet } from "@subauth/core"
 import { Clock, Effect, Either, Option, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import * as Audit from "./Audit.js"
@@ -187,7 +187,11 @@ export const routes = (options: Options = {}) =>
             yield* sql`UPDATE connect_sessions SET locale = ${locale} WHERE id = ${id}`.pipe(Effect.mapError(dbFailed("keeping the language")))
           }
           const session = yield* sessions.get(tenant_id, id)
-          const firstTime = Option.isNone(yield* connections.consentOf(tenant_id, session.userId))
+          // The disclaimer again when the user never accepted, or accepted other terms.
+          const firstTime = Option.match(yield* connections.consentOf(tenant_id, session.userId), {
+            onNone: () => true,
+            onSome: (record) => record.termsVersion !== Consent.VERSION
+          })
           let handoffExpiresAt = now + HANDOFF_TTL_MILLIS
           if (session.status === "pending" && session.method === "cli") {
             // The code the page shows stays valid while the page is open.

@@ -1,16 +1,21 @@
-// Bundles the compiled CLI (dist/bin.js) into one CommonJS file, dist/subauth.cjs, which bin/subauth.js
-// runs through V8's code cache. Commands stay lazy inside it: esbuild wraps what `import()` loads so that
-// it is evaluated only when a command needs it.
+// Bundles the compiled CLI into two CommonJS files that bin/subauth.js runs through V8's code cache:
+// dist/subauth.cjs (dist/bin.js: every command) and dist/subauth-fast.cjs (dist/fastBin.js: `status` and
+// `token`, which scripts call in loops). Each is self-contained; the launcher runs one of them, or the fast one
+// and then, when the fast one does not take the command line, the full one (src/fastBin.ts says when).
+// Commands stay lazy inside a bundle: esbuild wraps what `import()` loads so that it is evaluated only when
+// a command needs it.
 import { build } from "esbuild"
 import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
+const bundles = { subauth: "dist/bin.js", "subauth-fast": "dist/fastBin.js" }
 
 await build({
   absWorkingDir: root,
-  entryPoints: ["dist/bin.js"],
-  outfile: "dist/subauth.cjs",
+  entryPoints: bundles,
+  outdir: "dist",
+  outExtension: { ".js": ".cjs" },
   bundle: true,
   platform: "node",
   format: "cjs",
@@ -25,14 +30,16 @@ await build({
 // Code compiled by `vm.Script` may only `import()` through a loader given at compile time, and on Node 20
 // the one ready-made loader prints an ExperimentalWarning. So the bundle's `import()` calls (of the external
 // ESM-only packages) go through `__subauthImport`, a parameter that bin/subauth.js fills with its own `import`.
-const outfile = new URL("../dist/subauth.cjs", import.meta.url)
-const bundled = readFileSync(outfile, "utf8")
-let rewritten = 0
-const output = bundled.replace(/(?<![\w$.])import\((?=["'])/g, () => {
-  rewritten++
-  return "__subauthImport("
-})
-if (rewritten === 0 || /(?<![\w$.])import\(/.test(output)) {
-  throw new Error(`bundle.mjs: expected only import("literal") calls in the bundle, rewrote ${rewritten}`)
+for (const name of Object.keys(bundles)) {
+  const outfile = new URL(`../dist/${name}.cjs`, import.meta.url)
+  const bundled = readFileSync(outfile, "utf8")
+  let rewritten = 0
+  const output = bundled.replace(/(?<![\w$.])import\((?=["'])/g, () => {
+    rewritten++
+    return "__subauthImport("
+  })
+  if (rewritten === 0 || /(?<![\w$.])import\(/.test(output)) {
+    throw new Error(`bundle.mjs: expected only import("literal") calls in ${name}.cjs, rewrote ${rewritten}`)
+  }
+  writeFileSync(outfile, output)
 }
-writeFileSync(outfile, output)

@@ -4,10 +4,16 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, HelpDoc, Options } from "@effect/cli"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
-import { Config, type Console, Context, Effect, type Option, Ref } from "effect"
-import { ExitCode, reportCause } from "./internal/errors.js"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import type * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { ExitCode, reportFailure } from "./internal/errors.js"
 import type { ReadLine } from "./internal/terminalUi.js"
 import { Output } from "./Output.js"
 import { Settings } from "./Settings.js"
@@ -91,9 +97,30 @@ const logout = Command.make(
   ["subauth logout", "subauth logout --profile work --no-revoke"]
 )))
 
+/**
+ * The options of `status`. The binary parses the usual command lines of
+ * `status` and `token` without @effect/cli (`fastBin.ts`, `internal/fastArgs.ts`)
+ * into what these options would give: test/fast-path.test.ts compares the two.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const statusOptions = { profile: Shared.profile, store: Shared.store, json: Shared.json }
+
+/**
+ * The options of `token` (see {@link statusOptions}).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const tokenOptions = {
+  ...statusOptions,
+  refresh: Options.boolean("refresh").pipe(Options.withDescription("Refresh now instead of only when due."))
+}
+
 const status = Command.make(
   "status",
-  { profile: Shared.profile, store: Shared.store, json: Shared.json },
+  statusOptions,
   (args) => lazy(() => import("./commands/status.js"), (m) => m.run(args))
 ).pipe(Command.withDescription(describe(
   "Show whether a profile is signed in: account, email, plan, token expiry, store, verification, consent. " +
@@ -103,12 +130,7 @@ const status = Command.make(
 
 const token = Command.make(
   "token",
-  {
-    profile: Shared.profile,
-    store: Shared.store,
-    json: Shared.json,
-    refresh: Options.boolean("refresh").pipe(Options.withDescription("Refresh now instead of only when due."))
-  },
+  tokenOptions,
   (args) => lazy(() => import("./commands/token.js"), (m) => m.run(args))
 ).pipe(Command.withDescription(describe(
   "Print a valid access token (refreshed if due) for scripts. It is a secret: do not log it.",
@@ -435,7 +457,6 @@ export const main = (
 ): Effect.Effect<number, never, Env> =>
   Effect.gen(function*() {
     const settings = yield* Settings
-    const output = yield* Output
     const console = yield* Effect.console
     const plain = (f: (...args: ReadonlyArray<unknown>) => Effect.Effect<void>) => (...args: ReadonlyArray<unknown>) =>
       f(...args.map((a) => (typeof a === "string" ? a.replace(ansi, "") : a)))
@@ -450,10 +471,8 @@ export const main = (
       Effect.exit
     )
     if (exit._tag === "Success") return yield* Ref.get(status)
-    const report = reportCause(exit.cause)
-    if (report.message !== "") {
-      yield* output.info(`${output.style.red("error:")} ${report.message}`)
-      if (report.hint !== undefined) yield* output.info(`${output.style.dim("hint:")} ${report.hint}`)
-    }
-    return report.code
+    // @effect/cli has printed a usage error already.
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return ExitCode.Usage
+    return yield* reportFailure(exit.cause)
   })

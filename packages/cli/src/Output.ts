@@ -6,8 +6,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import { Settings } from "./Settings.js"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Wrap from "./internal/wrap.js"
+import { Settings, type Service as SettingsService } from "./Settings.js"
 
 /**
  * @since 0.1.0
@@ -20,10 +23,16 @@ export interface Service {
   readonly write: (text: string) => Effect.Effect<void>
   /** A JSON document, on stdout. */
   readonly json: (value: unknown) => Effect.Effect<void>
-  /** A message for the person, on stderr. */
+  /** A message for the person, on stderr; wrapped to its width on a terminal. */
   readonly info: (text: string) => Effect.Effect<void>
-  /** Rewrites the current stderr line (spinners); a no-op unless stderr is a terminal. */
-  readonly status: (text: string) => Effect.Effect<void>
+  /**
+   * Rewrites the current stderr line (spinners), cut to the terminal's width, and
+   * draws it again when the terminal is resized; a no-op unless stderr is a
+   * terminal. Given a function, the line is made for the width it may take.
+   */
+  readonly status: (line: string | ((width: number) => string)) => Effect.Effect<void>
+  /** Prose for stdout (`out`), wrapped to its width on a terminal, unchanged off one. */
+  readonly wrap: (text: string) => string
   readonly style: Style
 }
 
@@ -80,36 +89,79 @@ const jsonText = (value: unknown) =>
   JSON.stringify(value, null, 2).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 /**
+ * The terminals the sinks write to: their widths now (undefined when a sink is
+ * not a terminal), and a way to hear of a resize of stderr's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Terminals {
+  readonly stdoutColumns: () => number | undefined
+  readonly stderrColumns: () => number | undefined
+  /** Calls `listener` when stderr's terminal is resized, until the returned function is called. */
+  readonly onResize: (listener: () => void) => () => void
+}
+
+const noTerminals: Terminals = { stdoutColumns: () => undefined, stderrColumns: () => undefined, onResize: () => () => {} }
+
+/**
  * Writes to two sinks (the process's stdout and stderr, or a test's buffers).
  * Text is made {@link terminalSafe}; JSON has every string whole, escaped.
+ * Prose on a terminal is wrapped to its width (`internal/wrap.ts`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   sinks: { readonly stdout: (text: string) => void; readonly stderr: (text: string) => void },
-  options: { readonly color: boolean; readonly stderrIsTTY: boolean }
+  options: { readonly color: boolean; readonly stderrIsTTY: boolean; readonly terminals?: Terminals }
 ): Service => {
-  let statusShown = false
+  const terminals = options.terminals ?? noTerminals
+  const wrapFor = (columns: number | undefined) => (text: string) => columns === undefined ? text : Wrap.wrap(text, Wrap.proseWidth(columns))
+  // The status line shown (as drawn, and how to draw it again), and the resize subscription while one is.
+  let shown: { readonly text: string; readonly draw: (width: number) => string } | undefined
+  let unsubscribe: (() => void) | undefined
+  const columns = () => terminals.stderrColumns() ?? 80
+  // Back to the start of the status line and clear it: a terminal that was narrowed since may have wrapped it
+  // onto several rows (most reflow their lines), and the cursor is on the last.
+  const erase = (text: string) => {
+    const rows = Wrap.rowsOf(text, columns())
+    sinks.stderr(`\r${rows > 1 ? `\x1b[${rows - 1}A` : ""}\x1b[J`)
+  }
+  const draw = (make: (width: number) => string) => {
+    // One column short of the width: a line that fills it wraps at once in some terminals.
+    const width = Math.max(1, columns() - 1)
+    const text = Wrap.fit(terminalSafe(make(width)), width)
+    if (shown !== undefined) erase(shown.text)
+    else sinks.stderr("\r\x1b[2K")
+    sinks.stderr(text)
+    shown = { text, draw: make }
+  }
   const clearStatus = () => {
-    if (statusShown) {
-      sinks.stderr("\r\x1b[2K")
-      statusShown = false
+    if (shown !== undefined) {
+      erase(shown.text)
+      shown = undefined
+      unsubscribe?.()
+      unsubscribe = undefined
     }
   }
   return {
     out: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(`${terminalSafe(text)}\n`))),
     write: (text) => Effect.sync(() => (clearStatus(), sinks.stdout(terminalSafe(text)))),
     json: (value) => Effect.sync(() => (clearStatus(), sinks.stdout(`${jsonText(value)}\n`))),
-    info: (text) => Effect.sync(() => (clearStatus(), sinks.stderr(`${terminalSafe(text)}\n`))),
-    status: (text) =>
+    info: (text) =>
+      Effect.sync(() => (clearStatus(), sinks.stderr(`${wrapFor(terminals.stderrColumns())(terminalSafe(text))}\n`))),
+    status: (line) =>
       options.stderrIsTTY
         ? Effect.sync(() => {
-          if (text === "") return clearStatus()
-          sinks.stderr(`\r\x1b[2K${terminalSafe(text)}`)
-          statusShown = true
+          if (line === "") return clearStatus()
+          draw(typeof line === "string" ? () => line : line)
+          unsubscribe ??= terminals.onResize(() => {
+            if (shown !== undefined) draw(shown.draw)
+          })
         })
         : Effect.void,
+    wrap: (text) => wrapFor(terminals.stdoutColumns())(text),
     style: styleOf(options.color)
   }
 }
@@ -120,11 +172,27 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Output, never, Settings> = Layer.effect(
-  Output,
-  Effect.map(Settings, (settings) =>
-    make(
-      { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) },
-      { color: settings.color, stderrIsTTY: settings.stderrIsTTY }
-    ))
-)
+export const layer: Layer.Layer<Output, never, Settings> = Layer.effect(Output, Effect.map(Settings, (settings) => forProcess(settings)))
+
+/**
+ * The process's stdout and stderr, styled as `settings` say.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forProcess = (settings: SettingsService): Service =>
+  make(
+    { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) },
+    {
+      color: settings.color,
+      stderrIsTTY: settings.stderrIsTTY,
+      terminals: {
+        stdoutColumns: () => (settings.stdoutIsTTY ? process.stdout.columns : undefined),
+        stderrColumns: () => (settings.stderrIsTTY ? process.stderr.columns : undefined),
+        onResize: (listener) => {
+          process.stderr.on("resize", listener)
+          return () => void process.stderr.off("resize", listener)
+        }
+      }
+    }
+  )

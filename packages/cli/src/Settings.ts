@@ -4,7 +4,14 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigError, Context, Effect, Either, Layer, LogLevel, Option } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import { homedir } from "node:os"
 import { join } from "node:path"
 
@@ -33,6 +40,8 @@ export interface Service {
   readonly stdoutIsTTY: boolean
   /** A browser can probably be opened here (a desktop session, not SSH). */
   readonly displayLikely: boolean
+  /** `process.platform`: what to advise about the keychain. */
+  readonly platform: string
 }
 
 /**
@@ -89,7 +98,8 @@ export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> 
       color: terminals.stdoutIsTTY && Option.isNone(noColor),
       stderrIsTTY: terminals.stderrIsTTY,
       stdoutIsTTY: terminals.stdoutIsTTY,
-      displayLikely: desktop && Option.isNone(ssh)
+      displayLikely: desktop && Option.isNone(ssh),
+      platform: terminals.platform
     }
   }).pipe(Effect.orDie)
 

@@ -92,6 +92,41 @@ describe("the subauth binary", () => {
       assert.notMatch(login.stderr, /\n\s+at /, "no stack trace")
     }).pipe(Effect.scoped), 60_000)
 
+  // On a login without a D-Bus session bus (a server, SSH), the auto store falls back to files. The test run starts a
+  // private session bus for the keychain tests (node/test/keyring-session.ts): these processes get none.
+  it.live.runIf(process.platform === "linux")(
+    "the keychain fallback without a session bus, in plain words: why, where the tokens are, what to do; the platform's text only in the debug log",
+    () =>
+      Effect.gen(function*() {
+        const { env: fileEnv } = yield* setup
+        const { SUBAUTH_STORE: _, ...env } = fileEnv
+        const run = (...args: ReadonlyArray<string>) => spawn(process.execPath, [bin, ...args], env)
+        const platformWords = /DBus error|Platform failure|autolaunch|X11/
+        const login = yield* run("login", "--device", "--accept-terms")
+        assert.strictEqual(login.code, 0, login.stderr)
+        assert.include(login.stderr, "note: the OS keychain is unavailable: there is no D-Bus session bus on this login")
+        assert.include(login.stderr, `files only you can read (0600) in ${env.SUBAUTH_HOME}`)
+        assert.include(login.stderr, "--store keychain")
+        assert.include(login.stderr, "--store encrypted")
+        assert.notMatch(login.stderr, platformWords)
+
+        const status = yield* run("status")
+        assert.strictEqual(status.code, 0, status.stderr)
+        assert.include(status.stdout, "there is no D-Bus session bus on this login")
+        assert.notMatch(status.stdout + status.stderr, platformWords)
+
+        const keychain = yield* run("status", "--store", "keychain")
+        assert.strictEqual(keychain.code, 1)
+        assert.include(keychain.stderr, "error: token store: the OS keychain is unavailable: there is no D-Bus session bus on this login")
+        assert.include(keychain.stderr, "hint: To keep them in the keychain")
+        assert.notMatch(keychain.stderr, platformWords)
+
+        const debug = yield* spawn(process.execPath, [bin, "status", "--store", "keychain"], { ...env, SUBAUTH_LOG: "debug" })
+        assert.include(debug.stderr, "no D-Bus session bus (no DBUS_SESSION_BUS_ADDRESS, no $XDG_RUNTIME_DIR/bus); D-Bus not asked")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
   it.live("a second start uses V8's code cache; neither start prints a warning", () =>
     Effect.gen(function*() {
       // A newcomer's environment: nothing but a home (the warning this guards against did not show with

@@ -45,7 +45,8 @@ export const serve = (home: string, urls: { readonly issuer: string; readonly co
       color: false,
       stderrIsTTY: false,
       stdoutIsTTY: false,
-      displayLikely: false
+      displayLikely: false,
+      platform: process.platform
     }
     const output = Output.make(
       { stdout: (t) => void (captured.stdout += t), stderr: (t) => void (captured.stderr += t) },

@@ -44,7 +44,8 @@ export const makeRunner = (options: {
     color: false,
     stderrIsTTY: false,
     stdoutIsTTY: options.stdoutIsTTY ?? false,
-    displayLikely: false
+    displayLikely: false,
+    platform: process.platform
   }
   return (...argv: ReadonlyArray<string>) =>
     Effect.gen(function*() {

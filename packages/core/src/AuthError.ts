@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Duration, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
 
 /**
  * The stored login can no longer be used and the user must sign in again.

@@ -7,7 +7,9 @@
  * @see protocol.md §5.5, §5.6
  * @since 0.1.0
  */
-import { DateTime, Duration, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
 
 /**
  * The plan's usage limit is reached (HTTP 429 `usage_limit_reached`), or the

@@ -16,7 +16,14 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Deferred, Duration, Effect, Either, Exit, Layer, Redacted, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { Browser } from "./Browser.js"
 import { type CallbackRequest, type CallbackResponse, CallbackServer } from "./CallbackServer.js"
 import { authorizeUrl, isWrongState, start, validateCallback } from "./internal/authorize.js"

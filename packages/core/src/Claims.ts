@@ -12,7 +12,9 @@
  *
  * @since 0.1.0
  */
-import { Encoding, Either, Option } from "effect"
+import * as Encoding from "effect/Encoding"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { parseJson } from "./internal/json.js"
 
 /**

@@ -11,9 +11,15 @@
  * @see protocol.md §4.2
  * @since 0.1.0
  */
-import { FileSystem } from "@effect/platform"
-import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { parseJson } from "./internal/json.js"
+import { briefly } from "./internal/text.js"
 import { layerFlow, type InjectedTokens, type LoginFlow } from "./Login.js"
 import { LoginError } from "./LoginError.js"
 import type { TokenResponse } from "./TokenSet.js"
@@ -93,7 +99,8 @@ export const layerCodexAuthFile = (path: string): Layer.Layer<LoginFlow, never, 
   layerFlow(
     "injected",
     Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
-      Effect.mapError((error) => invalid(`could not read ${path}: ${error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : error.message}`)),
+      Effect.tapError((error) => Effect.logDebug(`could not read ${path}: ${error.message}`)),
+      Effect.mapError((error) => invalid(`could not read ${path} (${error._tag === "SystemError" && error.reason === "NotFound" ? "no such file" : briefly(error)})`)),
       Effect.flatMap(fromCodexAuthJson)
     )
   )

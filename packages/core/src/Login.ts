@@ -8,7 +8,13 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Clock, Context, DateTime, Effect, Layer, Option, type Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type { TokenEndpointError, TransportError } from "./AuthError.js"
 import { Consent, type ConsentRecord } from "./Consent.js"
 import { type ClaimsError, IdTokenVerifier } from "./IdTokenVerifier.js"

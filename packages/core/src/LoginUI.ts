@@ -6,8 +6,14 @@
  *
  * @since 0.1.0
  */
-import { Terminal } from "@effect/platform"
-import { Context, DateTime, Duration, Effect, Layer, Option, Ref } from "effect"
+import * as Terminal from "@effect/platform/Terminal"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 
 /**
  * @since 0.1.0

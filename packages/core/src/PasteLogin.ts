@@ -9,7 +9,11 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import { Effect, Either, Layer, Option, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { Browser } from "./Browser.js"
 import { authorizeUrl, start, validateCallback } from "./internal/authorize.js"
 import type { FlowError } from "./Login.js"

@@ -7,7 +7,9 @@
  * @see protocol.md §1.1
  * @since 0.1.0
  */
-import { Effect, Encoding, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Redacted from "effect/Redacted"
 import * as SecureRandom from "./SecureRandom.js"
 
 /**

@@ -6,7 +6,13 @@
  *
  * @since 0.1.0
  */
-import { Config, type ConfigError, Context, Effect, Layer, Option, Schema } from "effect"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { ORIGINATOR } from "./internal/version.js"
 
 /**

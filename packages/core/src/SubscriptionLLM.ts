@@ -35,25 +35,25 @@
  * @see protocol.md §5, §9
  * @since 0.1.0
  */
-import { Headers, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import {
-  Clock,
-  Config,
-  type ConfigError,
-  Context,
-  Data,
-  type DateTime,
-  Duration,
-  Effect,
-  flow,
-  identity,
-  Layer,
-  Option,
-  Record,
-  Redacted,
-  Schema,
-  Stream
-} from "effect"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Record from "effect/Record"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { flow, identity } from "effect/Function"
 import { TransportError } from "./AuthError.js"
 import { ResponseError, UsageLimitReached } from "./BackendError.js"
 import * as CodexWire from "./CodexWire.js"

@@ -9,8 +9,16 @@
  *
  * @since 0.1.0
  */
-import { type HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, ParseResult, Random, Redacted, Schema } from "effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { ReauthRequired, TokenEndpointError, TransportError } from "./AuthError.js"
 import { USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { formatBytes, jsonPost, type RawResponse, send } from "./internal/http.js"

@@ -26,20 +26,18 @@
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
-import {
-  Clock,
-  Context,
-  DateTime,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  FiberId,
-  Layer,
-  Option,
-  Redacted,
-  Scope
-} from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import { ReauthRequired, type TokenEndpointError, TransportError } from "./AuthError.js"
 import { Provider } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
@@ -424,12 +422,31 @@ export const make = (
       ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
         Effect.suspend(() => {
           const known = dead
-          if (known === undefined) return renewLocked(reason, rejected, validity, accept)
+          if (known === undefined) {
+            // The first load of a plain request reads without the lock (see `loadOrRenew`); a sweep's asks under it.
+            return current === undefined && rejected === undefined && accept === undefined
+              ? loadOrRenew(reason, validity)
+              : renewLocked(reason, rejected, validity, accept)
+          }
           return Effect.flatMap(store.get(profile), (stored) =>
             Option.isSome(stored) && TokenSet.sameRefreshToken(known.tokens, stored.value)
               ? Effect.fail(known.error)
               : renewLocked(reason, rejected, validity, accept))
         })
+
+      // The first load takes no lock when the stored tokens are valid: a store replaces a token set whole (a
+      // rename, one keychain entry), so a read without the lock sees a whole set, and a set valid beyond the
+      // leeway is being refreshed by nobody (a refresh starts when tokens are due, or for a rejected token, which
+      // takes the lock below); a rotation elsewhere leaves its access token valid. Due tokens take the lock and
+      // are read again under it. A `subauth token` in a loop thus reads one file and writes none.
+      const loadOrRenew = (
+        reason: TokenEndpoint.RefreshReason,
+        validity: number
+      ): Effect.Effect<TokenSet.TokenSet, TokenManager.Error> =>
+        Effect.flatMap(Effect.zip(store.get(profile), Clock.currentTimeMillis), ([stored, now]) =>
+          Option.isSome(stored) && satisfies(cache(stored.value, leewayMillis), now, validity)
+            ? Effect.as(Effect.logDebug("using stored tokens"), adopt(stored.value))
+            : renewLocked(reason, undefined, validity, undefined)).pipe(Effect.annotateLogs({ profile, refresh_reason: reason }))
 
       const renewLocked = (
         reason: TokenEndpoint.RefreshReason,

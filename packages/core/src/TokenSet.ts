@@ -4,7 +4,12 @@
  *
  * @since 0.1.0
  */
-import { DateTime, Duration, Equivalence, Option, Redacted, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Equivalence from "effect/Equivalence"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Claims from "./Claims.js"
 import { redact } from "./internal/secret.js"
 

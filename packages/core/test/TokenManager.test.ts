@@ -26,6 +26,29 @@ describe("TokenManager", () => {
       assert.lengthOf(yield* refreshRequests, 0)
     }).pipe(Effect.provide(harness())))
 
+  it.effect("loads valid stored tokens with one read and without the store's lock (a script calling subauth token in a loop)", () =>
+    Effect.gen(function*() {
+      const signedIn = yield* signIn()
+      const store = yield* TokenStore.TokenStore
+      let reads = 0
+      let locks = 0
+      const counting: TokenStore.TokenStore.Service = {
+        ...store,
+        get: (p) => Effect.zipRight(Effect.sync(() => reads++), store.get(p)),
+        withLock: (p, effect) => Effect.zipRight(Effect.sync(() => locks++), store.withLock(p, effect))
+      }
+      const manager = yield* TokenManager.make().pipe(Effect.provideService(TokenStore.TokenStore, counting))
+      const got = yield* manager.get
+      assert.isTrue(TokenSet.hasAccessToken(got, signedIn.accessToken))
+      assert.deepStrictEqual({ reads, locks }, { reads: 1, locks: 0 })
+      // Due tokens are read again under the lock before they are refreshed.
+      const due = yield* TokenManager.make().pipe(Effect.provideService(TokenStore.TokenStore, counting))
+      yield* TestClock.setTime(DateTime.toEpochMillis(signedIn.expiresAt) - LEEWAY)
+      yield* due.get
+      assert.deepStrictEqual({ reads, locks }, { reads: 3, locks: 1 })
+      assert.lengthOf(yield* refreshRequests, 1)
+    }).pipe(Effect.provide(harness()), Effect.scoped))
+
   it.effect("refreshes exactly at expiresAt - leeway: not at t-1, at t, and not again at t+1", () =>
     Effect.gen(function*() {
       const signedIn = yield* signIn()
@@ -63,7 +86,7 @@ describe("TokenManager", () => {
       assert.deepStrictEqual(stored.accountId, signedIn.accountId)
     }).pipe(Effect.provide(harness())))
 
-  it.effect("single flight: one refresh and one store read for many concurrent callers; all get the new token", () =>
+  it.effect("single flight: one refresh and two store reads (without the lock, then under it) for many concurrent callers; all get the new token", () =>
     Effect.gen(function*() {
       const signedIn = yield* signIn()
       const store = yield* TokenStore.TokenStore
@@ -73,7 +96,8 @@ describe("TokenManager", () => {
       yield* TestClock.setTime(DateTime.toEpochMillis(signedIn.expiresAt) - LEEWAY)
       const results = yield* Effect.all(Array.from({ length: 500 }, () => manager.get), { concurrency: "unbounded" })
       assert.lengthOf(yield* refreshRequests, 1)
-      assert.strictEqual(reads, 1)
+      // One read without the lock finds the tokens due; one under the lock before the refresh.
+      assert.strictEqual(reads, 2)
       assert.strictEqual(new Set(results.map((r) => Redacted.value(r.accessToken))).size, 1)
       assert.isFalse(TokenSet.hasAccessToken(results[0]!, signedIn.accessToken))
     }).pipe(Effect.provide(harness()), Effect.scoped))
@@ -154,14 +178,16 @@ describe("TokenManager", () => {
       const signedIn = yield* signIn()
       const store = yield* TokenStore.TokenStore
       let raced = false
+      let reads = 0
       const context = yield* Effect.context<Provider.Provider | HttpClient.HttpClient>()
-      // The other process refreshes between our read of the store and our request.
+      // The other process refreshes between our read of the store under the lock (the second read: the first,
+      // without the lock, finds the tokens due) and our request.
       const racing: TokenStore.TokenStore.Service = {
         ...store,
         get: (p) =>
           Effect.gen(function*() {
             const read = yield* store.get(p)
-            if (!raced) {
+            if (!raced && ++reads === 2) {
               raced = true
               const answer = yield* TokenEndpoint.refresh({
                 refreshToken: Option.getOrThrow(signedIn.refreshToken),

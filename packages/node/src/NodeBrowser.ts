@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import { Browser } from "@subauth/core"
-import { Effect, Layer } from "effect"
+import * as Browser from "@subauth/core/Browser"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 
 /**
  * @since 0.1.0

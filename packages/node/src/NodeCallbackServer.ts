@@ -9,8 +9,12 @@
  * @see protocol.md §1.2
  * @since 0.1.0
  */
-import { CallbackServer, LoginError } from "@subauth/core"
-import { Duration, Effect, Layer, Runtime } from "effect"
+import * as CallbackServer from "@subauth/core/CallbackServer"
+import * as LoginError from "@subauth/core/LoginError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { connect } from "node:net"
 
@@ -120,7 +124,8 @@ export const make: Effect.Effect<CallbackServer.CallbackServer["Type"]> = Effect
         if (bound.left !== "busy") {
           return yield* new LoginError.LoginError({
             reason: "PortInUse",
-            description: `could not listen on ${HOST}:${port}: ${bound.left.message}`
+            // The system's code (EACCES, EADDRNOTAVAIL), which a program can act on and the CLI says in words.
+            description: `could not listen on ${HOST}:${port} (${(bound.left as NodeJS.ErrnoException).code ?? bound.left.message})`
           })
         }
         if (index === 0 && attempt === 1) yield* cancelStale(port)

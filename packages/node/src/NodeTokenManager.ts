@@ -6,8 +6,8 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Provider, TokenStore } from "@subauth/core"
-import { TokenManager } from "@subauth/core"
-import { Layer } from "effect"
+import * as TokenManager from "@subauth/core/TokenManager"
+import * as Layer from "effect/Layer"
 
 /**
  * `TokenManager.layer` with Node's HTTP client provided.

@@ -32,11 +32,18 @@
  * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { TokenStore } from "@subauth/core"
-import { Config, type ConfigError, Context, type Duration, Effect, Layer, Option, Redacted } from "effect"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import * as CodexStore from "./internal/codexStore.js"
 import * as EncryptedStore from "./internal/encryptedStore.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as KeychainStore from "./internal/keychainStore.js"
@@ -120,6 +127,12 @@ export declare namespace StoreInfo {
     readonly location: string
     /** Why this store was chosen over another (`layerAuto`, `layerConfig`). */
     readonly note: Option.Option<string>
+    /**
+     * `layerAuto` only: why the keychain was not used (an `Unavailable` error
+     * whose description says it in a person's words; the platform's own text
+     * is its `cause`), for a program to say what to do about it.
+     */
+    readonly keychainUnavailable: Option.Option<TokenStore.TokenStoreError>
   }
 }
 
@@ -142,16 +155,30 @@ export class StoreInfo extends Context.Tag("@subauth/node/NodeTokenStore/StoreIn
  */
 export type Built = Base.Built
 
-const toLayer = (
+// What a store's layer provides, as an effect: every layer here is one `Layer.effectContext` of these (nesting
+// layers, one per choice, cost a command-line tool's start a millisecond each).
+type Provided = Effect.Effect<Context.Context<TokenStore.TokenStore | StoreInfo>, TokenStore.TokenStoreError, FileSystem.FileSystem>
+
+const provided = (
   make: Built,
-  info: Omit<StoreInfo.Service, "note"> & { readonly note?: string }
-): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  Layer.effectContext(
-    Effect.map(make, (store) =>
-      Context.make(TokenStore.TokenStore, store).pipe(
-        Context.add(StoreInfo, { kind: info.kind, location: info.location, note: Option.fromNullable(info.note) })
-      ))
-  ).pipe(Layer.provide(NodeFileSystem.layer))
+  info: Pick<StoreInfo.Service, "kind" | "location"> & {
+    readonly note?: string
+    readonly keychainUnavailable?: TokenStore.TokenStoreError
+  }
+): Provided =>
+  Effect.map(make, (store) =>
+    Context.make(TokenStore.TokenStore, store).pipe(
+      Context.add(StoreInfo, {
+        kind: info.kind,
+        location: info.location,
+        note: Option.fromNullable(info.note),
+        keychainUnavailable: Option.fromNullable(info.keychainUnavailable)
+      })
+    ))
+
+const toLayer = <E>(
+  effect: Effect.Effect<Context.Context<TokenStore.TokenStore | StoreInfo>, E, FileSystem.FileSystem>
+): Layer.Layer<TokenStore.TokenStore | StoreInfo, E> => Layer.effectContext(effect).pipe(Layer.provide(NodeFileSystem.layer))
 
 // --- file store ---------------------------------------------------------------------------------
 
@@ -174,7 +201,7 @@ export const layerFile = (
   directory: string,
   options: FileOptions = {}
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  toLayer(makeFile(directory, options), { kind: "file", location: directory })
+  toLayer(provided(makeFile(directory, options), { kind: "file", location: directory }))
 
 // --- encrypted file store -----------------------------------------------------------------------
 
@@ -263,7 +290,7 @@ export const layerEncryptedFile = (
   directory: string,
   options: EncryptedFileOptions
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  toLayer(makeEncryptedFile(directory, options), { kind: "encrypted-file", location: directory })
+  toLayer(provided(makeEncryptedFile(directory, options), { kind: "encrypted-file", location: directory }))
 
 // --- keychain store -----------------------------------------------------------------------------
 
@@ -314,10 +341,13 @@ export const makeKeychain = (options: KeychainOptions): Built => KeychainStore.m
 export const layerKeychain = (
   options: KeychainOptions
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  keychainLayer(Effect.zipRight(checkKeychain(options), makeKeychain(options)), options)
+  toLayer(providedKeychain(options))
 
-const keychainLayer = (make: Built, options: { readonly service?: string }) =>
-  toLayer(make, { kind: "keychain", location: `keychain service "${options.service ?? KEYCHAIN_SERVICE}"` })
+const providedKeychain = (options: KeychainOptions): Provided =>
+  provided(Effect.zipRight(checkKeychain(options), makeKeychain(options)), {
+    kind: "keychain",
+    location: `keychain service "${options.service ?? KEYCHAIN_SERVICE}"`
+  })
 
 /**
  * @since 0.1.0
@@ -333,31 +363,42 @@ export interface AutoOptions extends FileOptions {
 /**
  * The keychain when it works, else the file store in `directory`. The choice
  * is made once, when the layer is built, logged (a warning when it falls back)
- * and readable from `StoreInfo`. Tokens do not move between the two.
+ * and readable from `StoreInfo` (`keychainUnavailable` says why). Tokens do
+ * not move between the two. On Linux without a D-Bus session bus (no
+ * `DBUS_SESSION_BUS_ADDRESS`, no `$XDG_RUNTIME_DIR/bus`) the keychain is
+ * known to be unavailable without loading the native module or asking D-Bus.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerAuto = (
   options: AutoOptions
-): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  Layer.unwrapEffect(
-    checkKeychain(options).pipe(
-      Effect.matchEffect({
-        onSuccess: () =>
-          Effect.as(
-            Effect.logInfo(`token store: the OS keychain (service "${options.service ?? KEYCHAIN_SERVICE}")`),
-            keychainLayer(makeKeychain({ ...options, lockDirectory: options.directory }), options)
-          ),
-        onFailure: (error) => {
-          const note = `the OS keychain is unavailable (${error.description}); tokens are stored in files under ${options.directory}`
-          return Effect.as(
-            Effect.logWarning(`token store: ${note}`),
-            toLayer(makeFile(options.directory, options), { kind: "file", location: options.directory, note })
-          )
-        }
-      })
-    )
+): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> => toLayer(providedAuto(options))
+
+const providedAuto = (options: AutoOptions): Provided =>
+  checkKeychain(options).pipe(
+    Effect.matchEffect({
+      onSuccess: () =>
+        Effect.zipRight(
+          Effect.logInfo(`token store: the OS keychain (service "${options.service ?? KEYCHAIN_SERVICE}")`),
+          provided(makeKeychain({ ...options, lockDirectory: options.directory }), {
+            kind: "keychain",
+            location: `keychain service "${options.service ?? KEYCHAIN_SERVICE}"`
+          })
+        ),
+      onFailure: (error) => {
+        const note = `${error.description}; tokens are kept in private files (0600) in ${options.directory}`
+        return Effect.zipRight(
+          Effect.logWarning(`token store: ${note}`),
+          provided(makeFile(options.directory, options), {
+            kind: "file",
+            location: options.directory,
+            note,
+            keychainUnavailable: error
+          })
+        )
+      }
+    })
   )
 
 // --- codex store --------------------------------------------------------------------------------
@@ -370,7 +411,7 @@ export const layerAuto = (
  * @since 0.1.0
  * @category utils
  */
-export const codexHomeOf = (codexHome: string, profile: string): string => CodexStore.homeOf(codexHome, profile)
+export const codexHomeOf = (codexHome: string, profile: string): string => Base.codexHomeOf(codexHome, profile)
 
 /**
  * A store in the Codex CLI's `auth.json` format.
@@ -378,7 +419,9 @@ export const codexHomeOf = (codexHome: string, profile: string): string => Codex
  * @since 0.1.0
  * @category constructors
  */
-export const makeCodex = (codexHome: string, options: FileOptions = {}): Built => CodexStore.make(codexHome, options)
+export const makeCodex = (codexHome: string, options: FileOptions = {}): Built =>
+  // Loaded when made: its schemas of the Codex CLI's auth.json cost the other stores' users (`subauth status`) 1 ms.
+  Effect.flatMap(Effect.promise(() => import("./internal/codexStore.js")), (CodexStore) => CodexStore.make(codexHome, options))
 
 /**
  * Tokens in the Codex CLI's `$CODEX_HOME/auth.json`, read and written in its
@@ -398,7 +441,10 @@ export const layerCodex = (
   codexHome: string,
   options: FileOptions = {}
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError> =>
-  toLayer(makeCodex(codexHome, options), { kind: "codex", location: join(codexHome, "auth.json") })
+  toLayer(providedCodex(codexHome, options))
+
+const providedCodex = (codexHome: string, options: FileOptions = {}): Provided =>
+  provided(makeCodex(codexHome, options), { kind: "codex", location: join(codexHome, "auth.json") })
 
 // --- config -------------------------------------------------------------------------------------
 
@@ -450,19 +496,36 @@ export const defaultConfig = {
 export const layerConfig = (
   options: ConfigOptions = {}
 ): Layer.Layer<TokenStore.TokenStore | StoreInfo, TokenStore.TokenStoreError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
+  toLayer(makeConfig(options))
+
+/**
+ * What {@link layerConfig} provides, as an effect: for a program that provides
+ * its services without building layers (a command-line tool's start, where
+ * each layer costs about a millisecond).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeConfig = (
+  options: ConfigOptions = {}
+): Effect.Effect<
+  Context.Context<TokenStore.TokenStore | StoreInfo>,
+  TokenStore.TokenStoreError | ConfigError.ConfigError,
+  FileSystem.FileSystem
+> =>
+  Effect.gen(function*() {
     const store = yield* (options.store ?? defaultConfig.store)
     const directory = yield* (options.directory ?? defaultConfig.directory)
     const lock = options.lock === undefined ? {} : { lock: options.lock }
     switch (store) {
       case "file":
-        return layerFile(directory, lock)
+        return yield* provided(makeFile(directory, lock), { kind: "file", location: directory })
       case "keychain":
-        return layerKeychain({ lockDirectory: directory, ...lock })
+        return yield* providedKeychain({ lockDirectory: directory, ...lock })
       case "auto":
-        return layerAuto({ directory, ...lock })
+        return yield* providedAuto({ directory, ...lock })
       case "codex":
-        return layerCodex(yield* (options.codexHome ?? defaultConfig.codexHome), lock)
+        return yield* providedCodex(yield* (options.codexHome ?? defaultConfig.codexHome), lock)
       case "encrypted-file": {
         const key = yield* Config.option(options.key ?? defaultConfig.key)
         const keyFile = yield* Config.option(options.keyFile ?? defaultConfig.keyFile)
@@ -471,7 +534,7 @@ export const layerConfig = (
           : Option.isSome(keyFile)
           ? keyFromFile(keyFile.value)
           : keyFromKeychain()
-        return layerEncryptedFile(directory, { key: source, ...lock })
+        return yield* provided(makeEncryptedFile(directory, { key: source, ...lock }), { kind: "encrypted-file", location: directory })
       }
     }
-  }))
+  })

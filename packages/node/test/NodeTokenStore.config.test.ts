@@ -58,7 +58,24 @@ describe.runIf(process.platform === "linux")("without a working keychain", () =>
       assert.strictEqual(report.kind, "file")
       assert.strictEqual(report.location, directory)
       assert.include(String(report.note), "the OS keychain is unavailable")
+      assert.include(String(report.note), "does not answer")
+      assert.include(String(report.note), `tokens are kept in private files (0600) in ${directory}`)
+      assert.notInclude(String(report.note), "Failed to connect", "the platform's text is not in the note")
       assert.match(worker.output(), /level=WARN .*token store: the OS keychain is unavailable/)
+    }).pipe(Effect.scoped), 20_000)
+
+  // The test run starts a private session bus for the keychain tests (keyring-session.ts): this worker gets none.
+  it.live("without a session bus, layerAuto falls back at once, without loading the keyring module to ask D-Bus", () =>
+    Effect.gen(function*() {
+      const directory = yield* tempDir
+      const worker = yield* spawnWorker(config("auto", directory), { DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined })
+      const report = yield* worker.next("store")
+      assert.strictEqual(report.kind, "file")
+      assert.strictEqual(
+        report.keychainUnavailable,
+        "the OS keychain is unavailable: there is no D-Bus session bus on this login, so no Secret Service to keep tokens in"
+      )
+      assert.isFalse(report.keyringLoaded, "the native keyring module was not loaded")
     }).pipe(Effect.scoped), 20_000)
 
   it.live("layerKeychain refuses to build (Unavailable) rather than fall back to files", () =>

@@ -162,7 +162,8 @@ export interface Worker {
 }
 
 /** Starts a worker, killed with the scope if still running. */
-export const spawnWorker = (config: WorkerConfig, env: Record<string, string> = {}) =>
+/** `env` adds to the test process's environment; an `undefined` value removes a variable. */
+export const spawnWorker = (config: WorkerConfig, env: Record<string, string | undefined> = {}) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const script = await workerScript()

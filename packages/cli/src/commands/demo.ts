@@ -5,7 +5,9 @@
  * account is needed.
  */
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
-import { Clock, Effect, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { join } from "node:path"
 import { ExitCode } from "../internal/errors.js"
 import { temporaryDirectory } from "../internal/sandbox.js"

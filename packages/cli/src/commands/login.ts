@@ -1,17 +1,20 @@
-import {
-  Browser,
-  BrowserLogin,
-  Consent,
-  DeviceLogin,
-  IdTokenVerifier,
-  Login,
-  PasteLogin,
-  Printable,
-  SecureRandom
-} from "@subauth/core"
-import { NodeBrowser, NodeCallbackServer, NodeTokenStore } from "@subauth/node"
-import { DateTime, Effect, Layer, Option } from "effect"
-import { ExitCode, UsageError } from "../internal/errors.js"
+import * as Browser from "@subauth/core/Browser"
+import * as BrowserLogin from "@subauth/core/BrowserLogin"
+import * as Consent from "@subauth/core/Consent"
+import * as DeviceLogin from "@subauth/core/DeviceLogin"
+import * as IdTokenVerifier from "@subauth/core/IdTokenVerifier"
+import * as Login from "@subauth/core/Login"
+import * as PasteLogin from "@subauth/core/PasteLogin"
+import * as Printable from "@subauth/core/Printable"
+import * as SecureRandom from "@subauth/core/SecureRandom"
+import * as NodeBrowser from "@subauth/node/NodeBrowser"
+import * as NodeCallbackServer from "@subauth/node/NodeCallbackServer"
+import * as NodeTokenStore from "@subauth/node/NodeTokenStore"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { ExitCode, fallbackNote, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
 import * as TerminalUi from "../internal/terminalUi.js"
 import { Output } from "../Output.js"
@@ -85,7 +88,8 @@ const signIn = (args: Args, explicit: "device" | "browser" | "paste" | undefined
         `Tokens are in the ${info.kind} store (${info.location})` +
           `${t.claimsVerified ? "; the sign-in was verified against the issuer's keys" : ""}.`
       )
-      if (Option.isSome(info.note)) yield* output.info(style.yellow(`note: ${info.note.value}`))
+      const note = Option.orElse(fallbackNote(info, settings.platform), () => info.note)
+      if (Option.isSome(note)) yield* output.info(style.yellow(`note: ${note.value}`))
       if (result.replaced === "revoke-failed") {
         yield* output.info(style.yellow("warning: the tokens this login replaced could not be revoked"))
       }

@@ -1,5 +1,6 @@
-import { Login } from "@subauth/core"
-import { Effect, Layer } from "effect"
+import * as Login from "@subauth/core/Login"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
 import { Output } from "../Output.js"

@@ -3,9 +3,14 @@
  * machine, backed by a profile's subscription, until SIGINT or SIGTERM (the
  * runtime interrupts `run`; the proxy's scope closes, which drains it).
  */
-import { SecureRandom, TokenManager } from "@subauth/core"
+import * as SecureRandom from "@subauth/core/SecureRandom"
+import * as TokenManager from "@subauth/core/TokenManager"
 import { OpenAIProxy, ProxyError, ServeKey } from "@subauth/server"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { join } from "node:path"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"

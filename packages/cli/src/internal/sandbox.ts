@@ -1,7 +1,7 @@
 /**
  * What the sandboxes (`subauth demo`, `subauth broker demo`) share.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"

@@ -2,10 +2,17 @@
  * The CLI's `LoginUI`: events rendered on stderr, a countdown while waiting
  * (only on a terminal), prompts read from stdin (only when interactive).
  */
-import { LoginUI } from "@subauth/core"
-import { DateTime, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import * as LoginUI from "@subauth/core/LoginUI"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"
+import { visibleLength } from "./wrap.js"
 
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
@@ -55,10 +62,18 @@ export const layer = (readLine: ReadLine): Layer.Layer<LoginUI.LoginUI, never, O
           const now = yield* DateTime.now
           if (event._tag !== "Waiting" || !settings.stderrIsTTY) return yield* output.info(render(event, now))
           let frame = 0
-          const tick = Effect.flatMap(DateTime.now, (t) =>
-            output.status(
-              `${style.cyan(frames[frame++ % frames.length]!)} Waiting for ${event.what} · ${left(event.deadline, t)} left · ${style.dim("Ctrl-C to cancel")}`
-            ))
+          const tick = Effect.flatMap(DateTime.now, (t) => {
+            const spinner = style.cyan(frames[frame++ % frames.length]!)
+            const time = `${left(event.deadline, t)} left`
+            // The longest of these that fits the terminal (Output cuts the last one if even it does not).
+            const forms = [
+              `${spinner} Waiting for ${event.what} · ${time} · ${style.dim("Ctrl-C to cancel")}`,
+              `${spinner} Waiting for ${event.what} · ${time}`,
+              `${spinner} Waiting · ${time} · ${style.dim("Ctrl-C to cancel")}`,
+              `${spinner} Waiting · ${time}`
+            ]
+            return output.status((width) => forms.find((form) => visibleLength(form) <= width) ?? forms[forms.length - 1]!)
+          })
           countdown = yield* Effect.forkDaemon(Effect.repeat(tick, Schedule.spaced(Duration.millis(250))))
         })
 
@@ -70,10 +85,3 @@ export const layer = (readLine: ReadLine): Layer.Layer<LoginUI.LoginUI, never, O
       }
     })
   )
-
-/** A UI that shows nothing and asks nothing (status, tokens). */
-export const silent: Layer.Layer<LoginUI.LoginUI> = Layer.succeed(LoginUI.LoginUI, {
-  interactive: false,
-  show: () => Effect.void,
-  ask: () => Effect.succeed(Option.none())
-})

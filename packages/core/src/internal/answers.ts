@@ -7,7 +7,10 @@
  * @see protocol.md §5.4 to §5.6
  */
 import type { Headers } from "@effect/platform"
-import { DateTime, Duration, Option, Schema } from "effect"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { TransportError } from "../AuthError.js"
 import { ResponseError, UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"

@@ -6,7 +6,14 @@
  *
  * @see protocol.md §5.5
  */
-import { Chunk, Data, Duration, Effect, Either, Option, Schema, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { TransportError } from "../AuthError.js"
 import { ResponseError, type UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"

@@ -1,4 +1,4 @@
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import type { Secret } from "../TokenSet.js"
 
 /** A token as `Redacted`, whichever way it came. */

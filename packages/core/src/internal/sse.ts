@@ -10,7 +10,12 @@
  * longer than its limit ends the stream with {@link SseLimitError} instead of
  * growing without end.
  */
-import { Chunk, Data, Duration, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { MAX_SSE_EVENT_LENGTH, MAX_SSE_LINE_LENGTH } from "../Limits.js"
 
 /** One dispatched event: its `event:` name (`"message"` when none) and its `data:` lines joined by `\n`. */

@@ -20,3 +20,14 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>, maxLength = 
   }
   return out.length > maxLength ? `${out.slice(0, maxLength)}…` : out
 }
+
+/**
+ * A platform error in a few plain words (`permission denied`, `not found`),
+ * for a message; its own text (paths, Node's code) belongs in the debug log.
+ */
+export const briefly = (error: { readonly _tag: string; readonly reason?: unknown }): string =>
+  error._tag === "SystemError" && typeof error.reason === "string"
+    ? error.reason.replace(/(?<=[a-z])(?=[A-Z])/g, " ").toLowerCase()
+    : error._tag === "ParseError"
+    ? "it does not encode"
+    : "an error of the platform"

@@ -10,8 +10,11 @@
  * digest no longer matches (or the key is gone) and everything is derived
  * from the tokens' claims again, as the CLI itself does.
  */
-import { TokenSet } from "@subauth/core"
-import { DateTime, Effect, Option, Schema } from "effect"
+import * as TokenSet from "@subauth/core/TokenSet"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import { decodeJson, parseJson, storeError, where } from "./files.js"
 

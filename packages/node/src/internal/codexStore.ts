@@ -4,18 +4,16 @@
  * subauth. Profile `"default"` is `codexHome/auth.json`; another profile `p`
  * is `codexHome/subauth-profiles/p/auth.json`.
  */
-import { FileSystem } from "@effect/platform"
-import { TokenStore } from "@subauth/core"
-import { DateTime, Effect, Option } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"
 import * as CodexAuth from "./codexAuth.js"
 import * as Files from "./files.js"
-import { type Built, makeLocking } from "./storeBase.js"
-
-/** The directory of a profile's `auth.json` under `codexHome`. */
-export const homeOf = (codexHome: string, profile: string): string =>
-  profile === TokenStore.DEFAULT_PROFILE ? codexHome : join(codexHome, "subauth-profiles", profile)
+import { type Built, codexHomeOf as homeOf, makeLocking } from "./storeBase.js"
 
 /** A store in the Codex CLI's `auth.json` format. */
 export const make = (codexHome: string, options: FileOptions): Built =>

@@ -4,9 +4,10 @@
  * or the OS keychain (made on first use). The profile rides in the
  * authenticated header, so a file copied to another profile's name is refused.
  */
-import { FileSystem } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
-import * as jose from "jose"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
 import type { EncryptedFileOptions, KeySource } from "../NodeTokenStore.js"
@@ -14,6 +15,12 @@ import { type Codec, makeFileBacked } from "./fileStore.js"
 import * as Files from "./files.js"
 import * as Keychain from "./keychain.js"
 import { type Built, FileContent, type Locking, makeLocking, serialize } from "./storeBase.js"
+
+type Jose = typeof import("jose")
+
+// Loaded when an encrypted store is made: the other stores (and `subauth status` with them) do not evaluate it.
+let joseLoaded: Promise<Jose> | undefined
+const loadJose = () => (joseLoaded ??= import("jose"))
 
 /** A key's public name: part of its SHA-256, so a message can say which key a file needs. */
 const keyIdOf = (key: Uint8Array) => createHash("sha256").update(key).digest("base64url").slice(0, 11)
@@ -77,7 +84,7 @@ const resolveKey = (source: KeySource, locking: Effect.Effect<Locking>) =>
 const decryptFailed = (profile: string, path: string, description: string, cause?: unknown) =>
   Files.storeError("DecryptFailed", profile, path, description, cause)
 
-const encryptedCodec = (key: { readonly key: Uint8Array; readonly id: string }): Codec => ({
+const encryptedCodec = (jose: Jose, key: { readonly key: Uint8Array; readonly id: string }): Codec => ({
   extension: "jwe",
   encode: (profile, tokens) =>
     Effect.flatMap(serialize(tokens), (json) =>
@@ -124,5 +131,5 @@ export const make = (directory: string, options: EncryptedFileOptions): Built =>
     const fs = yield* FileSystem.FileSystem
     yield* Files.ensureDirectory(directory, { profile: "*", private: true })
     const key = yield* resolveKey(options.key, makeLocking(fs, (name) => join(directory, `${name}.lock`), options.lock))
-    return yield* makeFileBacked(directory, encryptedCodec(key), options)
+    return yield* makeFileBacked(directory, encryptedCodec(yield* Effect.promise(loadJose), key), options)
   })

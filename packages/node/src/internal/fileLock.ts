@@ -26,9 +26,13 @@
  * Time is wall-clock time, always: staleness compares file mtimes the kernel
  * sets with the current time, and a test clock must not stop the heartbeat.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { TokenStore } from "@subauth/core"
-import { Clock, Duration, Effect, Option, Random } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import { randomUUID } from "node:crypto"
 import { readFileSync, readlinkSync, unlinkSync } from "node:fs"
 import { hostname } from "node:os"

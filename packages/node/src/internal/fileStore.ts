@@ -4,9 +4,11 @@
  * the encrypted store (`encryptedStore.ts`) is the same store with another
  * {@link Codec}.
  */
-import { FileSystem } from "@effect/platform"
-import { type TokenSet, TokenStore } from "@subauth/core"
-import { Effect, Option } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as TokenSet from "@subauth/core/TokenSet"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { join } from "node:path"
 import type { FileOptions } from "../NodeTokenStore.js"
 import * as Files from "./files.js"

@@ -3,10 +3,13 @@
  * permission checks, atomic replacement and errors that name the path and
  * never the content.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
-import { TokenStore } from "@subauth/core"
-import { Effect, Option, ParseResult, Schema } from "effect"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { basename, dirname, join } from "node:path"
 

@@ -3,9 +3,9 @@
  * as the file store writes it), locked across processes with lock files in a
  * directory of its own, since a keychain has no locks.
  */
-import { FileSystem } from "@effect/platform"
-import { TokenStore } from "@subauth/core"
-import { Effect } from "effect"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import type { KeychainOptions, LinuxStore } from "../NodeTokenStore.js"
 import * as Files from "./files.js"

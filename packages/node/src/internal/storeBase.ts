@@ -4,13 +4,21 @@
  * keyed lock in front of the profile's lock file).
  */
 import type { FileSystem } from "@effect/platform"
-import { TokenSet, TokenStore } from "@subauth/core"
-import { Duration, Effect, Schema } from "effect"
+import * as TokenSet from "@subauth/core/TokenSet"
+import * as TokenStore from "@subauth/core/TokenStore"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { join } from "node:path"
 import type { LockOptions } from "../NodeTokenStore.js"
 import { type Timing, withFileLock } from "./fileLock.js"
 
 /** A lock its holder has not refreshed for this long is taken over. */
 export const DEFAULT_STALE: Duration.Duration = Duration.seconds(10)
+
+/** The directory of a profile's Codex `auth.json` under `codexHome`: the home itself for the default profile. */
+export const codexHomeOf = (codexHome: string, profile: string): string =>
+  profile === TokenStore.DEFAULT_PROFILE ? codexHome : join(codexHome, "subauth-profiles", profile)
 
 /** The keychain service every subauth entry lives under. */
 export const KEYCHAIN_SERVICE = "subauth"

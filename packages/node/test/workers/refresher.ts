@@ -7,6 +7,7 @@
  */
 import { Provider, TokenManager, TokenStore } from "@subauth/core"
 import { Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import { createRequire } from "node:module"
 import * as NodeTokenManager from "../../src/NodeTokenManager.js"
 import * as NodeTokenStore from "../../src/NodeTokenStore.js"
 import type { WorkerConfig } from "../support.js"
@@ -71,7 +72,14 @@ const program = Effect.gen(function*() {
     case "auto":
     case "keychain":
       return yield* Effect.flatMap(NodeTokenStore.StoreInfo, (info) =>
-        report("store", { kind: info.kind, location: info.location, note: Option.getOrNull(info.note) })).pipe(
+        report("store", {
+          kind: info.kind,
+          location: info.location,
+          note: Option.getOrNull(info.note),
+          keychainUnavailable: Option.getOrNull(Option.map(info.keychainUnavailable, (e) => e.description)),
+          // Whether the native keyring module was loaded (asked D-Bus) to find that out.
+          keyringLoaded: Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes("@napi-rs"))
+        })).pipe(
           Effect.provide(
             config.mode === "auto"
               ? NodeTokenStore.layerAuto({ directory: config.store.directory, service: "subauth-test-probe" })

@@ -7,8 +7,8 @@ export type Locale = "en" | "de"
 
 export const LOCALES: ReadonlyArray<Locale> = ["en", "de"]
 
-export const TERMS_URL = "https://openai.com/policies/terms-of-use/"
-export const USAGE_POLICIES_URL = "https://openai.com/policies/usage-policies/"
+// The terms' addresses are core's, kept with the terms version the consent record stores.
+export { TERMS_OF_USE_URL, USAGE_POLICIES_URL } from "@subauth/core/Consent"
 
 export interface Catalog {
   readonly lang: string

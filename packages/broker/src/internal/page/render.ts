@@ -3,7 +3,7 @@
  * only script and stylesheet are the broker's own files; links that leave the
  * page open in a new tab without a referrer.
  */
-import { type Catalog, catalogs, type Locale, LOCALES, TERMS_URL, USAGE_POLICIES_URL } from "./catalog.js"
+import { type Catalog, catalogs, type Locale, LOCALES, TERMS_OF_USE_URL, USAGE_POLICIES_URL } from "./catalog.js"
 
 export type View =
   | { readonly _tag: "consent"; readonly firstTime: boolean }
@@ -43,7 +43,7 @@ const body = (t: Catalog, view: View, csrf: string, now: number): { readonly tit
       return {
         title: t.noticeTitle,
         html: `<p>${escape(t.notice)}</p>` +
-          `<p>${external(TERMS_URL, t.termsLink)} · ${external(USAGE_POLICIES_URL, t.policiesLink)}</p>` +
+          `<p>${external(TERMS_OF_USE_URL, t.termsLink)} · ${external(USAGE_POLICIES_URL, t.policiesLink)}</p>` +
           (view.firstTime
             ? `<section class="panel" aria-labelledby="disclaimer"><h2 id="disclaimer">${escape(t.disclaimerTitle)}</h2><ul>` +
               t.disclaimer.map((line) => `<li>${escape(line)}</li>`).join("") + `</ul></section>`
