@@ -405,6 +405,10 @@ export const defaultRateLimitHeaders: Readonly<Record<string, string>> = {
  */
 export const usageHeaders = (usage: FakeUsage): Record<string, string> => {
   const headers: Record<string, string> = {}
+  // Text a test made unfit for a header (escape sequences, for the body's sake) stays out of the headers.
+  const text = (name: string, value: string) => {
+    if (/^[\x20-\x7e]*$/.test(value)) headers[name] = value
+  }
   const windows = (prefix: string, of: { readonly primary?: FakeWindow; readonly secondary?: FakeWindow }) => {
     for (const which of ["primary", "secondary"] as const) {
       const window = of[which]
@@ -418,14 +422,14 @@ export const usageHeaders = (usage: FakeUsage): Record<string, string> => {
   if (usage.credits !== undefined) {
     headers["x-codex-credits-has-credits"] = String(usage.credits.hasCredits)
     headers["x-codex-credits-unlimited"] = String(usage.credits.unlimited)
-    if (usage.credits.balance !== undefined) headers["x-codex-credits-balance"] = usage.credits.balance
+    if (usage.credits.balance !== undefined) text("x-codex-credits-balance", usage.credits.balance)
   }
-  if (usage.plan !== undefined) headers["x-codex-plan-type"] = usage.plan
-  if (usage.activeLimit !== undefined) headers["x-codex-active-limit"] = usage.activeLimit
+  if (usage.plan !== undefined) text("x-codex-plan-type", usage.plan)
+  if (usage.activeLimit !== undefined) text("x-codex-active-limit", usage.activeLimit)
   for (const other of usage.others ?? []) {
     const prefix = `x-${other.id.replaceAll("_", "-")}`
     windows(prefix, other)
-    if (other.name !== undefined) headers[`${prefix}-limit-name`] = other.name
+    if (other.name !== undefined) text(`${prefix}-limit-name`, other.name)
   }
   return headers
 }
