@@ -863,9 +863,7 @@ export const make = (
       const limits = RateLimitsModule.limitsOf(report)
       if (Object.keys(limits).length > 0) yield* record(limits, "usage")
       return report
-    }).pipe(
-      Effect.locallyWith(Headers.currentRedactedNames, addRedactedNames)
-    )
+    })
 
     return {
       sessionId,
