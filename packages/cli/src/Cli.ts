@@ -123,8 +123,8 @@ const status = Command.make(
   statusOptions,
   (args) => lazy(() => import("./commands/status.js"), (m) => m.run(args))
 ).pipe(Command.withDescription(describe(
-  "Show whether a profile is signed in: account, email, plan, token expiry, store, verification, consent. " +
-    "No network. Exits 0 when signed in, 1 when not.",
+  "Show whether a profile is signed in: account, email, plan, token expiry, store, verification, consent, " +
+    "and the usage limits last seen (by ask, serve or usage). No network. Exits 0 when signed in, 1 when not.",
   ["subauth status", "subauth status --json | jq .plan"]
 )))
 
@@ -149,7 +149,7 @@ const ask = Command.make(
   },
   (args) => Effect.flatMap(Reader, ({ readAll }) => lazy(() => import("./commands/ask.js"), (m) => m.run(args, readAll)))
 ).pipe(Command.withDescription(describe(
-  "Ask a model on your subscription; the answer is printed as it arrives.",
+  "Ask a model on your subscription; the answer is printed as it arrives. A usage window above 90 % is warned of on stderr.",
   ["subauth ask \"Explain PKCE in one paragraph\"", "git diff | subauth ask --system \"Review this diff\"", "subauth ask --json \"hi\" | jq .usage"]
 )))
 
@@ -158,6 +158,16 @@ const models = Command.make(
   { profile: Shared.profile, store: Shared.store, json: Shared.json },
   (args) => lazy(() => import("./commands/models.js"), (m) => m.run(args))
 ).pipe(Command.withDescription(describe("List the models your subscription offers.", ["subauth models", "subauth models --json"])))
+
+const usage = Command.make(
+  "usage",
+  { profile: Shared.profile, store: Shared.store, json: Shared.json },
+  (args) => lazy(() => import("./commands/usage.js"), (m) => m.run(args))
+).pipe(Command.withDescription(describe(
+  "Show where your subscription's limits stand: the 5-hour and weekly windows (how much is used, when each resets), " +
+    "other limits, credits and plan, from the backend's usage endpoint. No model request is spent.",
+  ["subauth usage", "subauth usage --profile work", "subauth usage --json | jq .primary.usedPercent"]
+)))
 
 const demo = Command.make(
   "demo",
@@ -427,7 +437,7 @@ const root = Command.make("subauth").pipe(
       "Subscription use outside OpenAI's own clients is a grey area of OpenAI's terms: see `subauth login --help`. " +
       EXIT_CODES
   ),
-  Command.withSubcommands([login, logout, status, token, ask, models, serve, demo, connect, broker])
+  Command.withSubcommands([login, logout, status, token, ask, models, usage, serve, demo, connect, broker])
 )
 
 /**

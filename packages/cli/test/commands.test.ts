@@ -90,7 +90,7 @@ describe("subauth (in-process)", () => {
     Effect.gen(function*() {
       const home = yield* tempHome
       const run = makeRunner({ home })
-      for (const command of ["login", "logout", "status", "token", "ask", "models", "serve", "demo"]) {
+      for (const command of ["login", "logout", "status", "token", "ask", "models", "usage", "serve", "demo"]) {
         const help = yield* run(command, "--help")
         assert.strictEqual(help.code, 0)
         const text = help.stdout + help.stderr

@@ -69,4 +69,23 @@ describe("terminal escape injection (CLI)", () => {
       assert.include(refresh.stderr, "no]0;pwned")
       noEscapes(refresh, "an issuer error")
     }).pipe(Effect.scoped))
+
+  it.live("usage and status print the backend's plan, limit names and balance without escape sequences", () =>
+    Effect.gen(function*() {
+      const { backend, run } = yield* setup
+      assert.strictEqual((yield* run("login", "--device", "--accept-terms", "--store", "file")).code, 0)
+      yield* backend.setUsage({
+        primary: { usedPercent: 95, windowMinutes: 300 },
+        plan: `pro${EVIL}`,
+        credits: { hasCredits: true, unlimited: false, balance: `5.39${EVIL}` },
+        others: [{ id: "codex_other", name: `Spark${EVIL}`, primary: { usedPercent: 96, windowMinutes: 300 } }]
+      })
+      const usage = yield* run("usage", "--store", "file")
+      assert.strictEqual(usage.code, 0, usage.stderr)
+      assert.include(usage.stdout, "Spark]0;pwned[2J31m 5-hour window: 96 % used")
+      assert.include(usage.stdout, "Plan: pro]0;pwned[2J31m")
+      noEscapes(usage, "usage")
+      noEscapes(yield* run("usage", "--store", "file", "--json"), "usage --json")
+      noEscapes(yield* run("status", "--store", "file"), "status with the limits usage saw")
+    }).pipe(Effect.scoped))
 })

@@ -407,3 +407,84 @@ export const ModelInfo = Schema.Struct({
  * @category schemas
  */
 export const ModelsResponse = Schema.Struct({ models: Schema.Array(ModelInfo) })
+
+// =============================================================================
+// Usage (`GET {chatgpt_base_url}/wham/usage`)
+// =============================================================================
+
+const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+/**
+ * A window of the usage endpoint: `used_percent` (0 to 100),
+ * `limit_window_seconds`, and when it resets (`reset_at`, unix seconds, or
+ * `reset_after_seconds`).
+ *
+ * @see protocol.md §5.1
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageWindow = Schema.Struct({
+  used_percent: nullable(Schema.Number),
+  limit_window_seconds: nullable(Schema.Number),
+  reset_after_seconds: nullable(Schema.Number),
+  reset_at: nullable(Schema.Number)
+})
+
+/**
+ * A family's state: whether requests are allowed, whether the limit is
+ * reached, and its windows (each read on its own: a window that does not
+ * decode is left out, not the report).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageRateLimit = Schema.Struct({
+  allowed: nullable(Schema.Boolean),
+  limit_reached: nullable(Schema.Boolean),
+  primary_window: Schema.optional(Schema.Unknown),
+  secondary_window: Schema.optional(Schema.Unknown)
+})
+
+/**
+ * Credits; the balance is a decimal string (`"5.39"`), or a number in some
+ * answers.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageCredits = Schema.Struct({
+  has_credits: nullable(Schema.Boolean),
+  unlimited: nullable(Schema.Boolean),
+  balance: nullable(Schema.Union(Schema.String, Schema.Number))
+})
+
+/**
+ * An entry of `additional_rate_limits`: another family (`metered_feature`,
+ * e.g. `codex_other`), its display name and state.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageAdditionalRateLimit = Schema.Struct({
+  limit_name: nullable(Schema.String),
+  metered_feature: nullable(Schema.String),
+  rate_limit: Schema.optional(Schema.Unknown)
+})
+
+/**
+ * The answer of the usage endpoint. Every part may be missing, and each is
+ * read on its own (see {@link UsageRateLimit}): the body is undocumented and
+ * has varied, so one part the client does not understand costs only that
+ * part.
+ *
+ * @see protocol.md §5.1
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageResponse = Schema.Struct({
+  plan_type: Schema.optional(Schema.Unknown),
+  rate_limit: Schema.optional(Schema.Unknown),
+  code_review_rate_limit: Schema.optional(Schema.Unknown),
+  additional_rate_limits: Schema.optional(Schema.Unknown),
+  credits: Schema.optional(Schema.Unknown)
+})

@@ -57,3 +57,12 @@ export const MAX_SSE_LINE_LENGTH = 16 * 1024 * 1024
  * @category constants
  */
 export const MAX_SSE_EVENT_LENGTH = 16 * 1024 * 1024
+
+/**
+ * The usage endpoint's answer (`GET …/wham/usage`: a few windows, about a
+ * kilobyte).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_USAGE_BYTES = 1024 * 1024

@@ -23,6 +23,10 @@
  *   reasoning without `encrypted_content`) is refused, never left out.
  * - `generate` collects the final items from `response.output_item.done`; the
  *   backend's `response.completed` may carry an empty `output`.
+ * - `usage` asks the usage endpoint (`GET {chatgpt_base_url}/wham/usage`)
+ *   where the limits stand, without spending a model request;
+ *   `lastRateLimits` is the latest the service saw (every answer's headers
+ *   say it), and `onRateLimits` hears of each, to keep it.
  *
  * Platform-free: any `HttpClient` will do.
  *
@@ -39,21 +43,23 @@ import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import type * as DateTime from "effect/DateTime"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Record from "effect/Record"
+import * as Ref from "effect/Ref"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { flow, identity } from "effect/Function"
+import { identity } from "effect/Function"
 import { TransportError } from "./AuthError.js"
 import { ResponseError, UsageLimitReached } from "./BackendError.js"
 import * as CodexWire from "./CodexWire.js"
@@ -71,9 +77,11 @@ import {
 } from "./CodexWire.js"
 import { classifyAnswer, rateLimitsOf, streamFailure, toModelInfo } from "./internal/answers.js"
 import { collect, decodeEvents } from "./internal/events.js"
+import { usageReportOf, usageUrlOf } from "./internal/usage.js"
+import * as RateLimitsModule from "./RateLimits.js"
 import { describeTransport, execute, formatBytes, readBody } from "./internal/http.js"
 import { buildBody, type Defaults, UNSUPPORTED_PARAMETERS, unsendable } from "./internal/request.js"
-import { MAX_ERROR_BODY_BYTES, MAX_MODELS_BYTES } from "./Limits.js"
+import { MAX_ERROR_BODY_BYTES, MAX_MODELS_BYTES, MAX_USAGE_BYTES } from "./Limits.js"
 import { ORIGINATOR, USER_AGENT as SUBAUTH_USER_AGENT } from "./internal/version.js"
 import { checkBaseUrl, type ProviderError } from "./Provider.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
@@ -91,6 +99,15 @@ import type * as TokenSet from "./TokenSet.js"
  * @category constants
  */
 export const DEFAULT_BASE_URL = "https://chatgpt.com/backend-api/codex"
+
+/**
+ * Where the usage endpoint lives for ChatGPT sign-ins (protocol.md §5.1):
+ * `usageUrlOf(DEFAULT_BASE_URL)`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_USAGE_URL = "https://chatgpt.com/backend-api/wham/usage"
 
 /**
  * The `originator` header the reference clients send (protocol.md §5.2).
@@ -191,6 +208,18 @@ export { FunctionCallItem, FunctionTool, Item, MessageItem, ModelsResponse, Resp
  * @category utils
  */
 export { classifyAnswer, rateLimitsOf, streamFailure }
+
+/**
+ * The usage endpoint (pure): `usageReportOf(json, now)` reads its answer into
+ * a {@link UsageReport} (every part may be missing; `undefined` when the body
+ * is not a JSON object); `usageUrlOf(baseUrl)` is where it is for a Codex
+ * base URL (`…/backend-api/codex` gives `…/backend-api/wham/usage`).
+ *
+ * @see protocol.md §5.1
+ * @since 0.1.0
+ * @category utils
+ */
+export { usageReportOf, usageUrlOf }
 
 /**
  * The items of a turn's `input`: `userMessage(text)`, `developerMessage(text)`,
@@ -326,32 +355,47 @@ export interface Usage {
 }
 
 /**
- * One rate-limit window: how much of it is used and when it resets.
+ * The rate-limit models, from {@link RateLimits} (where their JSON forms
+ * are): `RateLimitWindow`, `RateLimits` (what the headers of every answer say,
+ * the `codex` family's windows and `others`), `OtherRateLimit`, `Credits`,
+ * `UsageReport` (what {@link SubscriptionLLM.Service.usage} returns) and
+ * `RateLimitsSnapshot` (the latest seen, with when and where).
  *
+ * @see protocol.md §5.1, §5.4
  * @since 0.1.0
  * @category models
  */
-export interface RateLimitWindow {
-  readonly usedPercent: number
-  readonly windowMinutes?: number
-  readonly resetsAt?: DateTime.Utc
-}
+export type RateLimitWindow = RateLimitsModule.RateLimitWindow
 
 /**
- * The rate-limit state the backend reports in the headers of every answer
- * (`x-codex-primary-used-percent`, …).
- *
- * @see protocol.md §5.4
  * @since 0.1.0
  * @category models
  */
-export interface RateLimits {
-  readonly primary?: RateLimitWindow
-  readonly secondary?: RateLimitWindow
-  readonly credits?: { readonly hasCredits: boolean; readonly unlimited: boolean; readonly balance?: string }
-  readonly planType?: string
-  readonly activeLimit?: string
-}
+export type RateLimits = RateLimitsModule.RateLimits
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OtherRateLimit = RateLimitsModule.OtherRateLimit
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Credits = RateLimitsModule.Credits
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type UsageReport = RateLimitsModule.UsageReport
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RateLimitsSnapshot = RateLimitsModule.Snapshot
 
 /**
  * A function call the model made. `arguments` is the JSON string it wrote.
@@ -510,6 +554,18 @@ export declare namespace SubscriptionLLM {
     readonly generate: (request: Request) => Effect.Effect<Result, Error>
     /** The model catalog; the bundled list when the backend cannot be asked. */
     readonly models: Effect.Effect<ModelList>
+    /**
+     * The subscription's limits now, from the usage endpoint (no model
+     * request is spent): the 5-hour and weekly windows, credits, plan, other
+     * families. Asked with the same sign-in as a turn (a 401 recovers once);
+     * what it says becomes the latest snapshot too.
+     */
+    readonly usage: Effect.Effect<UsageReport, Error>
+    /**
+     * The latest limits this service saw, in the headers of any answer of
+     * the backend or from {@link usage}, with when; none before the first.
+     */
+    readonly lastRateLimits: Effect.Effect<Option.Option<RateLimitsSnapshot>>
   }
 }
 
@@ -529,6 +585,19 @@ export class SubscriptionLLM extends Context.Tag("@subauth/core/SubscriptionLLM"
 export interface Options {
   /** Default {@link DEFAULT_BASE_URL}. */
   readonly baseUrl?: string
+  /**
+   * The usage endpoint. Default: derived from `baseUrl` (`usageUrlOf`), so
+   * {@link DEFAULT_USAGE_URL} for the default base.
+   */
+  readonly usageUrl?: string
+  /**
+   * Called with every new snapshot of the limits (see
+   * `Service.lastRateLimits`), before the answer that carried it is handed
+   * on: to keep it where another process can read it (`subauth` writes it to
+   * `$SUBAUTH_HOME/usage/<profile>.json`). A failure is logged, never the
+   * request's.
+   */
+  readonly onRateLimits?: (snapshot: RateLimitsSnapshot) => Effect.Effect<void, unknown>
   /** Allow an `http://` base URL on a loopback host (tests, the sandbox). */
   readonly allowInsecureHttp?: boolean
   /** Default {@link DEFAULT_ORIGINATOR}. */
@@ -587,19 +656,32 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<SubscriptionLLM.Service, ProviderError, TokenManager | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const base = yield* checkBaseUrl("baseUrl", options.baseUrl ?? DEFAULT_BASE_URL, options.allowInsecureHttp === true)
+    const insecure = options.allowInsecureHttp === true
+    const base = yield* checkBaseUrl("baseUrl", options.baseUrl ?? DEFAULT_BASE_URL, insecure)
+    const usageUrl = yield* checkBaseUrl("usageUrl", options.usageUrl ?? usageUrlOf(base), insecure)
     const manager = yield* TokenManager
-    // What every request to the backend has, built once (as Effect's `OpenAiClient` builds its client).
-    const client = (yield* HttpClient.HttpClient).pipe(
+    // What every request to the backend has, built once (as Effect's `OpenAiClient` builds its client); the
+    // usage endpoint is outside the Codex base, so its requests carry their whole address.
+    const common = (yield* HttpClient.HttpClient).pipe(
       HttpClient.withTracerPropagation(false),
-      HttpClient.mapRequest(flow(
-        HttpClientRequest.prependUrl(base),
-        HttpClientRequest.setHeaders({
-          originator: options.originator ?? DEFAULT_ORIGINATOR,
-          "user-agent": options.userAgent ?? USER_AGENT
-        })
-      ))
+      HttpClient.mapRequest(HttpClientRequest.setHeaders({
+        originator: options.originator ?? DEFAULT_ORIGINATOR,
+        "user-agent": options.userAgent ?? USER_AGENT
+      }))
     )
+    const client = common.pipe(HttpClient.mapRequest(HttpClientRequest.prependUrl(base)))
+    const latest = yield* Ref.make(Option.none<RateLimitsSnapshot>())
+    const onRateLimits = options.onRateLimits
+    const record = (limits: RateLimits, source: RateLimitsSnapshot["source"]) =>
+      Effect.gen(function*() {
+        const snapshot: RateLimitsSnapshot = { limits, seenAt: yield* DateTime.now, source }
+        yield* Ref.set(latest, Option.some(snapshot))
+        if (onRateLimits !== undefined) {
+          yield* onRateLimits(snapshot).pipe(
+            Effect.catchAllCause((cause) => Effect.logWarning(`the rate-limit snapshot was not kept: ${Cause.squash(cause)}`))
+          )
+        }
+      })
     const sessionId = options.sessionId ?? globalThis.crypto.randomUUID()
     const defaults: Omit<Defaults, "conversationId"> = {
       model: options.model ?? DEFAULT_MODEL,
@@ -614,6 +696,7 @@ export const make = (
      * non-2xx answer is read and classified here; 401 is reported as such.
      */
     const attempt = (
+      client: HttpClient.HttpClient,
       endpoint: string,
       tokens: TokenSet.TokenSet,
       request: HttpClientRequest.HttpClientRequest
@@ -631,8 +714,13 @@ export const make = (
         HttpClientResponse.HttpClientResponse | typeof UNAUTHORIZED,
         UsageLimitReached | ResponseError | TransportError
       > => {
-        if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
-        return readBody(response, MAX_ERROR_BODY_BYTES).pipe(
+        // Every answer may say where the limits stand (a 429 too): the latest is kept.
+        const seen = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const limits = rateLimitsOf(response.headers, now)
+          return limits === undefined ? Effect.void : record(limits, "headers")
+        })
+        if (response.status >= 200 && response.status < 300) return Effect.as(seen, response)
+        return Effect.zipRight(seen, readBody(response, MAX_ERROR_BODY_BYTES).pipe(
           Effect.orElseSucceed(() => ({ status: response.status, text: "", json: undefined, headers: response.headers })),
           Effect.flatMap((answer) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -640,7 +728,7 @@ export const make = (
               return outcome === "Unauthorized" ? Effect.succeed<typeof UNAUTHORIZED>(UNAUTHORIZED) : Effect.fail(outcome)
             })
           )
-        )
+        ))
       }).pipe(Effect.tapError((error) => Effect.logDebug(`${endpoint}: ${error.message}`)))
     }
 
@@ -648,14 +736,14 @@ export const make = (
      * A valid token, the request, and on a 401 one recovery and one more
      * request; transient failures retried with backoff around each.
      */
-    const authorized = (endpoint: string, request: HttpClientRequest.HttpClientRequest) =>
+    const authorized = (endpoint: string, request: HttpClientRequest.HttpClientRequest, via: HttpClient.HttpClient = client) =>
       Effect.gen(function*() {
         // Only the backend's request is retried here: the token manager retries its own refresh, as it must
         // (a refresh that may have reached the issuer is repeated at most once; see TokenManager).
         const retried = (tokens: Effect.Effect<TokenSet.TokenSet, TokenManager.Error>) =>
           Effect.flatMap(tokens, (t) =>
             Effect.map(
-              TokenEndpoint.retryTransient(options.retry)(attempt(endpoint, t, request)),
+              TokenEndpoint.retryTransient(options.retry)(attempt(via, endpoint, t, request)),
               (answer) => [t, answer] as const
             ))
         const [used, first] = yield* retried(manager.get)
@@ -754,11 +842,36 @@ export const make = (
       )
     )
 
+    const usage: Effect.Effect<UsageReport, SubscriptionLLM.Error> = Effect.gen(function*() {
+      const http = HttpClientRequest.get(usageUrl).pipe(HttpClientRequest.setHeader("accept", "application/json"))
+      yield* Effect.logDebug("GET usage")
+      const response = yield* authorized("usage", http, common)
+      const answer = yield* readBody(response, MAX_USAGE_BYTES).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new TransportError({ reason: "Timeout", endpoint: "usage", description: `the answer did not end within ${Duration.format(Duration.decode(timeout))}` })
+        }),
+        Effect.catchTag("ResponseError", () =>
+          new ResponseError({ reason: "StreamClosed", status: response.status, description: "the connection failed" }))
+      )
+      const invalid = (description: string) => new ResponseError({ reason: "InvalidResponse", status: response.status, description })
+      if (answer.tooLarge === true) return yield* invalid(`the usage report is larger than ${formatBytes(MAX_USAGE_BYTES)}`)
+      if (answer.json === undefined) return yield* invalid("the usage answer is not JSON")
+      const report = usageReportOf(answer.json, yield* Clock.currentTimeMillis)
+      if (report === undefined) return yield* invalid("the usage answer is not a usage report (a JSON object)")
+      const limits = RateLimitsModule.limitsOf(report)
+      if (Object.keys(limits).length > 0) yield* record(limits, "usage")
+      return report
+    })
+
     return {
       sessionId,
       stream,
       generate: (request) => collect(stream(request)),
-      models
+      models,
+      usage,
+      lastRateLimits: Ref.get(latest)
     }
   })
 
@@ -794,7 +907,7 @@ export const layer = (options: Options = {}): Layer.Layer<
  * @category layers
  */
 export const layerConfig = (options: {
-  readonly [K in "baseUrl" | "model" | "originator" | "userAgent" | "clientVersion" | "allowInsecureHttp"]?: Config.Config<
+  readonly [K in "baseUrl" | "usageUrl" | "model" | "originator" | "userAgent" | "clientVersion" | "allowInsecureHttp"]?: Config.Config<
     NonNullable<Options[K]>
   >
 }): Layer.Layer<SubscriptionLLM, ProviderError | ConfigError.ConfigError, TokenManager | HttpClient.HttpClient> =>
@@ -830,3 +943,27 @@ export const generate = (request: Request): Effect.Effect<Result, SubscriptionLL
  * @category accessors
  */
 export const models: Effect.Effect<ModelList, never, SubscriptionLLM> = Effect.flatMap(SubscriptionLLM, (llm) => llm.models)
+
+/**
+ * The subscription's limits now, from the usage endpoint, from the service in
+ * context (see {@link SubscriptionLLM.Service.usage}).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const usage: Effect.Effect<UsageReport, SubscriptionLLM.Error, SubscriptionLLM> = Effect.flatMap(
+  SubscriptionLLM,
+  (llm) => llm.usage
+)
+
+/**
+ * The latest limits the service in context saw (see
+ * {@link SubscriptionLLM.Service.lastRateLimits}).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const lastRateLimits: Effect.Effect<Option.Option<RateLimitsSnapshot>, never, SubscriptionLLM> = Effect.flatMap(
+  SubscriptionLLM,
+  (llm) => llm.lastRateLimits
+)

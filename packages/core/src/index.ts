@@ -127,3 +127,8 @@ export * as Printable from "./Printable.js"
  * @since 0.1.0
  */
 export * as Transport from "./Transport.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RateLimits from "./RateLimits.js"

@@ -307,6 +307,134 @@ describe("rateLimitsOf", () => {
     assert.isUndefined(SubscriptionLLM.rateLimitsOf({ "x-codex-primary-used-percent": "0" } as any, 0))
     assert.isUndefined(SubscriptionLLM.rateLimitsOf({ "x-codex-primary-used-percent": "lots" } as any, 0))
   })
+
+  it("other limit families: found by their primary used percent, id with _ for -, with their names; the codex limit name", () => {
+    const limits = SubscriptionLLM.rateLimitsOf({
+      "x-codex-primary-used-percent": "10",
+      "x-codex-limit-name": "Codex",
+      "x-codex-other-primary-used-percent": "95",
+      "x-codex-other-primary-window-minutes": "300",
+      "x-codex-other-primary-reset-at": "1795346996",
+      "x-codex-other-secondary-used-percent": "20",
+      "x-codex-other-limit-name": "GPT-5.3-Codex-Spark",
+      "x-gpt_mini-primary-used-percent": "3",
+      // Only a secondary window: not a family (codex-rs finds families by the primary's header).
+      "x-lonely-secondary-used-percent": "50",
+      // A family whose only window says nothing is ignored.
+      "x-empty-primary-used-percent": "0"
+    } as any, 0)
+    assert.deepStrictEqual(limits, {
+      primary: { usedPercent: 10 },
+      limitName: "Codex",
+      others: [
+        {
+          id: "codex_other",
+          name: "GPT-5.3-Codex-Spark",
+          primary: { usedPercent: 95, windowMinutes: 300, resetsAt: DateTime.unsafeMake(1795346996_000) },
+          secondary: { usedPercent: 20 }
+        },
+        { id: "gpt_mini", primary: { usedPercent: 3 } }
+      ]
+    })
+  })
+
+  it("missing fields are left out, not guessed: a family of others alone, credits without a balance", () => {
+    assert.deepStrictEqual(
+      SubscriptionLLM.rateLimitsOf({ "x-spark-primary-used-percent": "50", "x-codex-credits-unlimited": "true" } as any, 0),
+      { credits: { hasCredits: false, unlimited: true }, others: [{ id: "spark", primary: { usedPercent: 50 } }] }
+    )
+    // A window-minutes header without a used percent is no window.
+    assert.isUndefined(SubscriptionLLM.rateLimitsOf({ "x-codex-primary-window-minutes": "300" } as any, 0))
+  })
+
+  it("a limit name with control characters comes out one printable line", () => {
+    const limits = SubscriptionLLM.rateLimitsOf({
+      "x-spark-primary-used-percent": "5",
+      "x-spark-limit-name": "Spark\x1b]0;pwned\x07 fast"
+    } as any, 0)
+    assert.strictEqual(limits?.others?.[0]?.name, "Spark]0;pwned fast")
+  })
+})
+
+describe("usageReportOf", () => {
+  const now = 1_800_000_000_000
+  const full = {
+    plan_type: "plus",
+    rate_limit: {
+      allowed: true,
+      limit_reached: false,
+      primary_window: { used_percent: 6, limit_window_seconds: 18000, reset_after_seconds: 7800, reset_at: 1_800_007_800 },
+      secondary_window: { used_percent: 41.5, limit_window_seconds: 604800, reset_after_seconds: 300000 }
+    },
+    code_review_rate_limit: { primary_window: { used_percent: 2, limit_window_seconds: 604800, reset_at: 1_800_100_000 } },
+    additional_rate_limits: [
+      {
+        limit_name: "GPT-5.3-Codex-Spark",
+        metered_feature: "codex_bengalfox",
+        rate_limit: { primary_window: { used_percent: 93, limit_window_seconds: 18000, reset_at: 1_800_001_000 } }
+      }
+    ],
+    credits: { has_credits: true, unlimited: false, balance: "5.39" }
+  }
+
+  it("a full body: plan, both windows (reset_at first, window minutes from seconds), code review, other families, credits", () => {
+    assert.deepStrictEqual(SubscriptionLLM.usageReportOf(full, now), {
+      planType: "plus",
+      primary: { usedPercent: 6, windowMinutes: 300, resetsAt: DateTime.unsafeMake(1_800_007_800_000) },
+      secondary: { usedPercent: 41.5, windowMinutes: 10080, resetsAt: DateTime.unsafeMake(now + 300_000_000) },
+      credits: { hasCredits: true, unlimited: false, balance: "5.39" },
+      codeReview: { primary: { usedPercent: 2, windowMinutes: 10080, resetsAt: DateTime.unsafeMake(1_800_100_000_000) } },
+      others: [{
+        id: "codex_bengalfox",
+        name: "GPT-5.3-Codex-Spark",
+        primary: { usedPercent: 93, windowMinutes: 300, resetsAt: DateTime.unsafeMake(1_800_001_000_000) }
+      }],
+      allowed: true,
+      limitReached: false,
+      fetchedAt: DateTime.unsafeMake(now)
+    })
+  })
+
+  it("every part may be missing; a part that does not decode is left out, not the report", () => {
+    assert.deepStrictEqual(SubscriptionLLM.usageReportOf({}, now), { fetchedAt: DateTime.unsafeMake(now) })
+    const report = SubscriptionLLM.usageReportOf({
+      plan_type: 7,
+      rate_limit: { primary_window: { used_percent: "lots" }, secondary_window: { used_percent: 40, reset_at: null } },
+      code_review_rate_limit: "nope",
+      additional_rate_limits: [null, { limit_name: "No windows", rate_limit: {} }, { limit_name: "Named Only", rate_limit: { primary_window: { used_percent: 12 } } }],
+      credits: { balance: 3 }
+    }, now)
+    assert.deepStrictEqual(report, {
+      secondary: { usedPercent: 40 },
+      others: [{ id: "named_only", name: "Named Only", primary: { usedPercent: 12 } }],
+      fetchedAt: DateTime.unsafeMake(now)
+    })
+    // A window that says nothing (0 % and nothing else) is no window, as with the headers.
+    assert.isUndefined(SubscriptionLLM.usageReportOf({ rate_limit: { primary_window: { used_percent: 0 } } }, now)?.primary)
+    assert.isUndefined(SubscriptionLLM.usageReportOf({ rate_limit: { primary_window: { used_percent: -1, limit_window_seconds: 60 } } }, now)?.primary)
+  })
+
+  it("a numeric balance reads as text; a limit reached is said", () => {
+    const report = SubscriptionLLM.usageReportOf({
+      rate_limit: { allowed: false, limit_reached: true, primary_window: { used_percent: 100, limit_window_seconds: 18000 } },
+      credits: { has_credits: false, unlimited: false, balance: 0 }
+    }, now)
+    assert.deepStrictEqual(report?.credits, { hasCredits: false, unlimited: false, balance: "0" })
+    assert.strictEqual(report?.limitReached, true)
+    assert.strictEqual(report?.allowed, false)
+  })
+
+  it("what is not a JSON object is no report", () => {
+    for (const garbage of [undefined, null, "plus", 42, [full], true]) {
+      assert.isUndefined(SubscriptionLLM.usageReportOf(garbage, now), JSON.stringify(garbage))
+    }
+  })
+
+  it("usageUrlOf: the usage endpoint beside the Codex base", () => {
+    assert.strictEqual(SubscriptionLLM.usageUrlOf(SubscriptionLLM.DEFAULT_BASE_URL), SubscriptionLLM.DEFAULT_USAGE_URL)
+    assert.strictEqual(SubscriptionLLM.usageUrlOf("http://127.0.0.1:9/backend-api/codex/"), "http://127.0.0.1:9/backend-api/wham/usage")
+    assert.strictEqual(SubscriptionLLM.usageUrlOf("https://proxy.example/v1"), "https://proxy.example/v1/wham/usage")
+  })
 })
 
 describe("base URL", () => {
@@ -332,6 +460,9 @@ describe("base URL", () => {
         const exit = yield* build(options)
         assert.isTrue(Exit.isFailure(exit), options.baseUrl)
       }
+      // The usage endpoint's address is checked by the same rule.
+      assert.isTrue(Exit.isFailure(yield* build({ usageUrl: "http://example.com/backend-api/wham/usage" })))
+      assert.isTrue(Exit.isSuccess(yield* build({ usageUrl: "http://127.0.0.1:9/wham/usage", allowInsecureHttp: true })))
     }))
 
   it.effect("layerConfig reads the options through Config; unset ones keep their defaults", () =>

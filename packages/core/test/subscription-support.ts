@@ -42,7 +42,7 @@ export const backendHarness = (
   )
 
 /** The requests the fake backend received on one endpoint. */
-export const backendRequests = (endpoint: "responses" | "models" = "responses") =>
+export const backendRequests = (endpoint: "responses" | "models" | "usage" = "responses") =>
   Effect.map(
     Effect.flatMap(FakeCodexBackend.FakeCodexBackend, (backend) => backend.requests),
     (requests) => requests.filter((r): r is FakeHttp.RecordedRequest => r.endpoint === endpoint)

@@ -6,6 +6,11 @@
  *   (the Codex backend's own API, with its rules applied), `GET /v1/models`
  *   and `GET /v1/models/{id}` (the subscription's catalog). See
  *   {@link ChatCompletions} and {@link ResponsesApi} for the translation.
+ * - `GET /v1/usage`: the subscription's limits now, from the backend's usage
+ *   endpoint (`RateLimits.toJson`'s document with `fetchedAt`); and every
+ *   answer to an authenticated request carries the latest limits seen as the
+ *   backend's own rate-limit headers (`x-codex-primary-used-percent`, …, see
+ *   {@link rateLimitHeaders}).
  * - Every request goes through the one `SubscriptionLLM` in context, so all
  *   clients share one token per profile, and a refresh is single-flight
  *   across all of them (the `TokenManager`'s guarantee).
@@ -41,13 +46,14 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { BackendError, Provider, SubscriptionLLM } from "@subauth/core"
+import { BackendError, Provider, RateLimits, SubscriptionLLM } from "@subauth/core"
 import {
   Chunk,
   Clock,
   Config,
   type ConfigError,
   Context,
+  DateTime,
   Duration,
   Effect,
   Either,
@@ -243,6 +249,46 @@ export const checkBound = (
 // The HTTP app
 // =============================================================================
 
+/**
+ * The header that says when the limits in the other rate-limit headers were
+ * seen (ISO 8601): they are the latest the proxy saw, from an earlier answer
+ * of the backend or from this one.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const RATE_LIMITS_SEEN_AT_HEADER = "x-subauth-rate-limits-seen-at"
+
+/**
+ * The latest limits as headers of the proxy's answers: the backend's own
+ * rate-limit headers (`RateLimits.toHeaders`: `x-codex-primary-used-percent`,
+ * `x-codex-primary-window-minutes`, `x-codex-primary-reset-at` in unix
+ * seconds, the same for `secondary`, `x-codex-credits-*`, `x-codex-plan-type`,
+ * `x-codex-active-limit`, `x-codex-limit-name`, and `x-<family>-…` for other
+ * limit families), and {@link RATE_LIMITS_SEEN_AT_HEADER}. None before the
+ * backend has said anything.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const rateLimitHeaders = (snapshot: Option.Option<SubscriptionLLM.RateLimitsSnapshot>): Record<string, string> =>
+  Option.match(snapshot, {
+    onNone: () => ({}),
+    onSome: ({ limits, seenAt }) => ({ ...RateLimits.toHeaders(limits), [RATE_LIMITS_SEEN_AT_HEADER]: DateTime.formatIso(seenAt) })
+  })
+
+// What a browser page may read of an answer, with CORS: the fixed names of the rate-limit headers.
+const EXPOSED_RATE_LIMIT_HEADERS = [
+  ...["primary", "secondary"].flatMap((w) => ["used-percent", "window-minutes", "reset-at"].map((f) => `x-codex-${w}-${f}`)),
+  "x-codex-credits-has-credits",
+  "x-codex-credits-unlimited",
+  "x-codex-credits-balance",
+  "x-codex-plan-type",
+  "x-codex-active-limit",
+  "x-codex-limit-name",
+  RATE_LIMITS_SEEN_AT_HEADER
+]
+
 const isContent = (event: SubscriptionLLM.Event) => event._tag !== "RateLimits" && event._tag !== "Created"
 
 /**
@@ -432,42 +478,62 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: AppOptio
     return HttpServerResponse.unsafeJson(modelObject(found))
   })
 
+  // Live, from the backend's usage endpoint; a failure is answered as any other (502 when it cannot be reached).
+  const usage = Effect.gen(function*() {
+    const report = yield* drain.guard(llm.usage)
+    const now = yield* DateTime.now
+    return HttpServerResponse.unsafeJson({ fetchedAt: DateTime.formatIso(report.fetchedAt), ...RateLimits.toJson(report, now) })
+  })
+
   const router = HttpRouter.empty.pipe(
     HttpRouter.post("/v1/chat/completions", chatCompletions),
     HttpRouter.post("/v1/responses", responses),
     HttpRouter.get("/v1/models", models),
-    HttpRouter.get("/v1/models/:model", model)
+    HttpRouter.get("/v1/models/:model", model),
+    HttpRouter.get("/v1/usage", usage)
   )
 
   const apiKey = options.apiKey
-  const app = Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const presented = ServeKey.bearer(request.headers["authorization"])
-    if (apiKey !== undefined && (Option.isNone(presented) || !ServeKey.matches(apiKey, presented.value))) {
-      return yield* new RequestError({
-        reason: "InvalidApiKey",
-        description: Option.isNone(presented) ? "no API key was sent" : "the API key is not this server's"
-      })
-    }
-    yield* drain.enter
-    return yield* router
+  const app = Effect.suspend(() => {
+    // Only a caller with the key is told where the subscription's limits stand.
+    let authenticated = false
+    return Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const presented = ServeKey.bearer(request.headers["authorization"])
+      if (apiKey !== undefined && (Option.isNone(presented) || !ServeKey.matches(apiKey, presented.value))) {
+        return yield* new RequestError({
+          reason: "InvalidApiKey",
+          description: Option.isNone(presented) ? "no API key was sent" : "the API key is not this server's"
+        })
+      }
+      authenticated = true
+      yield* drain.enter
+      return yield* router
+    }).pipe(
+      Effect.catchTag("RouteNotFound", (error: HttpServerError.RouteNotFound) =>
+        Effect.fail(new RequestError({ reason: "NotFound", description: `${error.request.method} ${error.request.url}` }))),
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          Effect.logWarning(`request failed: ${error.message}`),
+          errorResponse((now) => answerOf(error, now))
+        )
+      ),
+      Effect.catchAllDefect((defect) =>
+        Effect.zipRight(
+          Effect.logError(
+            `unexpected failure: ${defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect}`
+          ),
+          errorResponse((now) => toAnswer(defect, now))
+        )
+      ),
+      // The limits as they stand after this request (a turn's own answer has updated them by now).
+      Effect.flatMap((response) =>
+        authenticated
+          ? Effect.map(llm.lastRateLimits, (snapshot) => HttpServerResponse.setHeaders(response, rateLimitHeaders(snapshot)))
+          : Effect.succeed(response)
+      )
+    )
   }).pipe(
-    Effect.catchTag("RouteNotFound", (error: HttpServerError.RouteNotFound) =>
-      Effect.fail(new RequestError({ reason: "NotFound", description: `${error.request.method} ${error.request.url}` }))),
-    Effect.catchAll((error) =>
-      Effect.zipRight(
-        Effect.logWarning(`request failed: ${error.message}`),
-        errorResponse((now) => answerOf(error, now))
-      )
-    ),
-    Effect.catchAllDefect((defect) =>
-      Effect.zipRight(
-        Effect.logError(
-          `unexpected failure: ${defect instanceof Error ? `${defect.name}: ${defect.message}` : typeof defect}`
-        ),
-        errorResponse((now) => toAnswer(defect, now))
-      )
-    ),
     // A body left unread (too large, refused, or not wanted) stays unread, and its connection is closed.
     Effect.tap(() => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.sync(() => Body.closeAfterAnswer(request)))),
     Effect.tap((response) =>
@@ -483,7 +549,7 @@ const makeApp = (llm: SubscriptionLLM.SubscriptionLLM.Service, options: AppOptio
     ? HttpMiddleware.cors({
       allowedOrigins: options.cors,
       allowedMethods: ["GET", "POST"],
-      exposedHeaders: ["retry-after", "x-should-retry"],
+      exposedHeaders: ["retry-after", "x-should-retry", ...EXPOSED_RATE_LIMIT_HEADERS],
       maxAge: 600
     })(app)
     : app

@@ -12,13 +12,19 @@
  * as real SSE, with the rate-limit headers on every answer; `response.completed`
  * carries an empty `output` unless told otherwise, as the real backend may.
  *
- * Faults: everything `FakeHttp` offers (per endpoint `responses` or `models`),
+ * Faults: everything `FakeHttp` offers (per endpoint `responses`, `models` or `usage`),
  * {@link usageLimit} (the captured 429), and per answer `response.failed`,
  * `response.incomplete`, a stream cut before `response.completed` (the body
  * ends, or the connection drops), slow streams; {@link FakeCodexBackend.Service.rejectAccessToken} makes
  * a token that verifies fine answer 401, as a server-side revocation would.
  *
  * `GET /backend-api/codex/models?client_version=…` answers a model catalog.
+ *
+ * `GET /backend-api/wham/usage` (the usage endpoint, protocol.md §5.1,
+ * authenticated as `/responses` is) answers the windows of {@link FakeUsage},
+ * which tests set ({@link FakeCodexBackend.Service.setUsage}); every answer
+ * carries the same windows as `x-codex-*` headers (§5.4). Fault endpoint name:
+ * `usage`.
  *
  * @since 0.1.0
  */
@@ -91,6 +97,47 @@ export const RequestBody = Rules.RequestBody
 export type RequestBody = Rules.RequestBody
 
 /**
+ * A window as a test sets it: how much is used, how long it is, and in how
+ * many seconds (from each answer) it resets.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FakeWindow {
+  readonly usedPercent: number
+  readonly windowMinutes?: number
+  readonly resetsInSeconds?: number
+}
+
+/**
+ * The limits the fake reports, at the usage endpoint and in the rate-limit
+ * headers of every answer. What is left out is not reported.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FakeUsage {
+  /** The 5-hour window (`rate_limit.primary_window`, `x-codex-primary-*`). */
+  readonly primary?: FakeWindow
+  /** The weekly window. */
+  readonly secondary?: FakeWindow
+  readonly credits?: { readonly hasCredits: boolean; readonly unlimited: boolean; readonly balance?: string }
+  /** `plan_type` (and `x-codex-plan-type`). */
+  readonly plan?: string
+  /** `x-codex-active-limit`. */
+  readonly activeLimit?: string
+  /** Other limit families: `additional_rate_limits` (`metered_feature` is `id`), and `x-<id with - for _>-*` headers. */
+  readonly others?: ReadonlyArray<{
+    readonly id: string
+    readonly name?: string
+    readonly primary?: FakeWindow
+    readonly secondary?: FakeWindow
+  }>
+  /** `code_review_rate_limit` (the usage endpoint only). */
+  readonly codeReview?: { readonly primary?: FakeWindow; readonly secondary?: FakeWindow }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -99,8 +146,13 @@ export interface Settings {
   readonly respond: (request: RequestBody) => Answer
   /** `GET /models` entries, in the backend's snake_case; their slugs are the models `/responses` accepts. */
   readonly models: ReadonlyArray<Readonly<Record<string, unknown>> & { readonly slug: string }>
-  /** Sent on every answer of the handlers. */
-  readonly rateLimitHeaders: Readonly<Record<string, string>>
+  /** The limits reported at the usage endpoint and in the rate-limit headers. Default {@link defaultUsage}. */
+  readonly usage: FakeUsage
+  /**
+   * Sent on every answer of the handlers instead of the headers made from
+   * `usage` ({@link usageHeaders}); `setUsage` drops it.
+   */
+  readonly rateLimitHeaders?: Readonly<Record<string, string>>
   /** Body fields answered with `{"detail":"Unsupported parameter: <name>"}`. */
   readonly unsupportedParameters: ReadonlyArray<string>
 }
@@ -123,12 +175,17 @@ export declare namespace FakeCodexBackend {
     readonly clientOptions: SubscriptionLLM.Options
     readonly requests: Effect.Effect<ReadonlyArray<FakeHttp.RecordedRequest>>
     readonly clearRequests: Effect.Effect<void>
-    /** Adds a fault rule (endpoints `responses`, `models`); call numbers count from now. */
+    /** Adds a fault rule (endpoints `responses`, `models`, `usage`); call numbers count from now. */
     readonly inject: (rule: FakeHttp.Rule) => Effect.Effect<void>
     readonly clearFaults: Effect.Effect<void>
     /** Answers for the next requests to `/responses`, in order. */
     readonly enqueue: (...answers: ReadonlyArray<Answer>) => Effect.Effect<void>
     readonly configure: (patch: Partial<Settings>) => Effect.Effect<void>
+    /**
+     * The limits from now on, at the usage endpoint and in the headers of
+     * every answer (a `rateLimitHeaders` set before is dropped).
+     */
+    readonly setUsage: (usage: FakeUsage) => Effect.Effect<void>
     /** From now on this token gets 401 although its signature and expiry hold. */
     readonly rejectAccessToken: (token: string) => Effect.Effect<void>
     /**
@@ -306,10 +363,26 @@ export const defaultModels: Settings["models"] = ["gpt-5.5", "gpt-5.4", "gpt-5.4
 }))
 
 /**
+ * The limits by default: 12.5 % of the 5-hour window (resets in an hour), 40 %
+ * of the week (resets in a day), no credits; no plan is reported.
+ *
  * @since 0.1.0
  * @category constants
  */
-export const defaultRateLimitHeaders: Settings["rateLimitHeaders"] = {
+export const defaultUsage: FakeUsage = {
+  primary: { usedPercent: 12.5, windowMinutes: 300, resetsInSeconds: 3600 },
+  secondary: { usedPercent: 40, windowMinutes: 10080, resetsInSeconds: 86400 },
+  credits: { hasCredits: false, unlimited: false },
+  activeLimit: "codex"
+}
+
+/**
+ * The rate-limit headers of {@link defaultUsage} (`usageHeaders(defaultUsage)`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRateLimitHeaders: Readonly<Record<string, string>> = {
   "x-codex-primary-used-percent": "12.5",
   "x-codex-primary-window-minutes": "300",
   "x-codex-primary-reset-after-seconds": "3600",
@@ -319,6 +392,96 @@ export const defaultRateLimitHeaders: Settings["rateLimitHeaders"] = {
   "x-codex-credits-has-credits": "false",
   "x-codex-credits-unlimited": "false",
   "x-codex-active-limit": "codex"
+}
+
+/**
+ * The rate-limit headers that say `usage`, as the real backend writes them
+ * (protocol.md §5.4): `x-codex-{primary,secondary}-{used-percent,window-minutes,reset-after-seconds}`,
+ * `x-codex-credits-*`, `x-codex-plan-type`, `x-codex-active-limit`, and for
+ * each other family `x-<id with - for _>-…` with `-limit-name`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const usageHeaders = (usage: FakeUsage): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  // Text a test made unfit for a header (escape sequences, for the body's sake) stays out of the headers.
+  const text = (name: string, value: string) => {
+    if (/^[\x20-\x7e]*$/.test(value)) headers[name] = value
+  }
+  const windows = (prefix: string, of: { readonly primary?: FakeWindow; readonly secondary?: FakeWindow }) => {
+    for (const which of ["primary", "secondary"] as const) {
+      const window = of[which]
+      if (window === undefined) continue
+      headers[`${prefix}-${which}-used-percent`] = String(window.usedPercent)
+      if (window.windowMinutes !== undefined) headers[`${prefix}-${which}-window-minutes`] = String(window.windowMinutes)
+      if (window.resetsInSeconds !== undefined) headers[`${prefix}-${which}-reset-after-seconds`] = String(window.resetsInSeconds)
+    }
+  }
+  windows("x-codex", usage)
+  if (usage.credits !== undefined) {
+    headers["x-codex-credits-has-credits"] = String(usage.credits.hasCredits)
+    headers["x-codex-credits-unlimited"] = String(usage.credits.unlimited)
+    if (usage.credits.balance !== undefined) text("x-codex-credits-balance", usage.credits.balance)
+  }
+  if (usage.plan !== undefined) text("x-codex-plan-type", usage.plan)
+  if (usage.activeLimit !== undefined) text("x-codex-active-limit", usage.activeLimit)
+  for (const other of usage.others ?? []) {
+    const prefix = `x-${other.id.replaceAll("_", "-")}`
+    windows(prefix, other)
+    if (other.name !== undefined) text(`${prefix}-limit-name`, other.name)
+  }
+  return headers
+}
+
+/**
+ * The usage endpoint's body that says `usage` at `now` (epoch ms), in the
+ * shape observed from the real one (protocol.md §5.1): each window with
+ * `used_percent`, `limit_window_seconds`, `reset_after_seconds` and `reset_at`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const usageBody = (usage: FakeUsage, now: number): Record<string, unknown> => {
+  const window = (w: FakeWindow | undefined) =>
+    w === undefined ? undefined : {
+      used_percent: w.usedPercent,
+      ...(w.windowMinutes !== undefined ? { limit_window_seconds: w.windowMinutes * 60 } : {}),
+      ...(w.resetsInSeconds !== undefined
+        ? { reset_after_seconds: w.resetsInSeconds, reset_at: Math.floor(now / 1000) + w.resetsInSeconds }
+        : {})
+    }
+  const reached = (of: { readonly primary?: FakeWindow; readonly secondary?: FakeWindow }) =>
+    [of.primary, of.secondary].some((w) => w !== undefined && w.usedPercent >= 100)
+  const limit = (of: { readonly primary?: FakeWindow; readonly secondary?: FakeWindow }) => ({
+    allowed: !reached(of),
+    limit_reached: reached(of),
+    ...(of.primary !== undefined ? { primary_window: window(of.primary) } : {}),
+    ...(of.secondary !== undefined ? { secondary_window: window(of.secondary) } : {})
+  })
+  return {
+    ...(usage.plan !== undefined ? { plan_type: usage.plan } : {}),
+    rate_limit: limit(usage),
+    ...(usage.codeReview !== undefined ? { code_review_rate_limit: limit(usage.codeReview) } : {}),
+    ...(usage.others !== undefined
+      ? {
+        additional_rate_limits: usage.others.map((other) => ({
+          ...(other.name !== undefined ? { limit_name: other.name } : {}),
+          metered_feature: other.id,
+          rate_limit: limit(other)
+        }))
+      }
+      : {}),
+    ...(usage.credits !== undefined
+      ? {
+        credits: {
+          has_credits: usage.credits.hasCredits,
+          unlimited: usage.credits.unlimited,
+          ...(usage.credits.balance !== undefined ? { balance: usage.credits.balance } : {})
+        }
+      }
+      : {})
+  }
 }
 
 /**
@@ -363,7 +526,7 @@ export const make = (options: Partial<Settings> = {}) =>
     let settings: Settings = {
       respond: () => defaultAnswer,
       models: defaultModels,
-      rateLimitHeaders: defaultRateLimitHeaders,
+      usage: defaultUsage,
       unsupportedParameters: defaultUnsupportedParameters,
       ...options
     }
@@ -376,8 +539,9 @@ export const make = (options: Partial<Settings> = {}) =>
     const { server, url } = yield* listen("fake Codex backend")
     const baseUrl = `${url}/backend-api/codex`
 
+    const rateLimitHeaders = () => settings.rateLimitHeaders ?? usageHeaders(settings.usage)
     const json = (status: number, body: unknown) =>
-      HttpServerResponse.unsafeJson(body, { status, headers: settings.rateLimitHeaders })
+      HttpServerResponse.unsafeJson(body, { status, headers: rateLimitHeaders() })
     const reject = (rejection: Rules.Rejection) => json(rejection.status, rejection.body)
     const authenticate = (header: (name: string) => string | undefined) =>
       Rules.authenticate(header, oauth.verifyAccessToken, rejected)
@@ -429,7 +593,7 @@ export const make = (options: Partial<Settings> = {}) =>
         return HttpServerResponse.stream(body, {
           contentType: "text/event-stream",
           headers: {
-            ...settings.rateLimitHeaders,
+            ...rateLimitHeaders(),
             "cache-control": "no-cache",
             "openai-model": request.model,
             "x-request-id": `req_fake_${randomHex(8)}`
@@ -459,10 +623,18 @@ export const make = (options: Partial<Settings> = {}) =>
         return HttpServerResponse.unsafeJson({ models: settings.models }, { headers: { etag: `"fake-models-${settings.models.length}"` } })
       }))
 
+    const usage = recorder.instrument("usage", (req) =>
+      Effect.gen(function*() {
+        const denied = yield* authenticate(req.header)
+        if (Option.isSome(denied)) return reject(denied.value)
+        return HttpServerResponse.unsafeJson(usageBody(settings.usage, yield* Clock.currentTimeMillis))
+      }))
+
     yield* server.serve(
       HttpRouter.empty.pipe(
         HttpRouter.post("/backend-api/codex/responses", responses),
-        HttpRouter.get("/backend-api/codex/models", models)
+        HttpRouter.get("/backend-api/codex/models", models),
+        HttpRouter.get("/backend-api/wham/usage", usage)
       )
     )
 
@@ -476,6 +648,11 @@ export const make = (options: Partial<Settings> = {}) =>
       clearFaults: recorder.clearFaults,
       enqueue: (...answers) => Effect.sync(() => void queue.push(...answers)),
       configure: (patch) => Effect.sync(() => void (settings = { ...settings, ...patch })),
+      setUsage: (usage) =>
+        Effect.sync(() => {
+          const { rateLimitHeaders: _dropped, ...rest } = settings
+          settings = { ...rest, usage }
+        }),
       rejectAccessToken: (token) => Effect.sync(() => void rejected.add(token)),
       streams: Effect.sync(() => ({ started: counts.started, finished: counts.finished, open: counts.started - counts.closed }))
     }

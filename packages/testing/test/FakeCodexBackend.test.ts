@@ -178,4 +178,55 @@ describe("FakeCodexBackend", () => {
       assert.strictEqual((yield* get("")).status, 400)
       assert.strictEqual((yield* get("?client_version=1", "nope")).status, 401)
     }).pipe(Effect.provide(layer)))
+
+  it.live("GET /wham/usage: the windows tests set, with auth; the same windows in the headers of /responses", () =>
+    Effect.gen(function*() {
+      const backend = yield* FakeCodexBackend.FakeCodexBackend
+      const tokens = yield* (yield* FakeOAuthServer.FakeOAuthServer).issueTokens()
+      const get = (token = Redacted.value(tokens.accessToken), account = Option.getOrThrow(tokens.accountId)) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${backend.url}/backend-api/wham/usage`, {
+            headers: { authorization: `Bearer ${token}`, "chatgpt-account-id": account, accept: "application/json" }
+          })
+          return { status: response.status, json: await response.json() as any }
+        })
+      // Today's fixed headers are what the default usage says.
+      assert.deepStrictEqual(FakeCodexBackend.usageHeaders(FakeCodexBackend.defaultUsage), FakeCodexBackend.defaultRateLimitHeaders)
+      const first = yield* get()
+      assert.strictEqual(first.status, 200)
+      assert.strictEqual(first.json.rate_limit.primary_window.used_percent, 12.5)
+      assert.strictEqual(first.json.rate_limit.primary_window.limit_window_seconds, 18000)
+      assert.strictEqual((yield* get("nope")).status, 401)
+      assert.strictEqual((yield* get(undefined, "another-account")).status, 403)
+
+      yield* backend.setUsage({
+        primary: { usedPercent: 93, windowMinutes: 300, resetsInSeconds: 600 },
+        plan: "pro",
+        credits: { hasCredits: true, unlimited: false, balance: "5.39" },
+        others: [{ id: "codex_other", name: "Spark", primary: { usedPercent: 20, windowMinutes: 300 } }]
+      })
+      const set = (yield* get()).json
+      assert.strictEqual(set.plan_type, "pro")
+      assert.strictEqual(set.rate_limit.primary_window.used_percent, 93)
+      assert.isUndefined(set.rate_limit.secondary_window)
+      assert.deepStrictEqual(set.additional_rate_limits, [{
+        limit_name: "Spark",
+        metered_feature: "codex_other",
+        rate_limit: { allowed: true, limit_reached: false, primary_window: { used_percent: 20, limit_window_seconds: 18000 } }
+      }])
+      assert.strictEqual(set.credits.balance, "5.39")
+      const answer = yield* post(valid())
+      assert.strictEqual(answer.headers.get("x-codex-primary-used-percent"), "93")
+      assert.strictEqual(answer.headers.get("x-codex-primary-reset-after-seconds"), "600")
+      assert.isNull(answer.headers.get("x-codex-secondary-used-percent"))
+      assert.strictEqual(answer.headers.get("x-codex-plan-type"), "pro")
+      assert.strictEqual(answer.headers.get("x-codex-other-primary-used-percent"), "20")
+      assert.strictEqual(answer.headers.get("x-codex-other-limit-name"), "Spark")
+      assert.deepStrictEqual((yield* backend.requests).filter((r) => r.endpoint === "usage").map((r) => r.path), [
+        "/backend-api/wham/usage",
+        "/backend-api/wham/usage",
+        "/backend-api/wham/usage",
+        "/backend-api/wham/usage"
+      ])
+    }).pipe(Effect.provide(layer)))
 })

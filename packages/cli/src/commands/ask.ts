@@ -1,10 +1,13 @@
+import * as RateLimits from "@subauth/core/RateLimits"
 import * as SubscriptionLLM from "@subauth/core/SubscriptionLLM"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
+import * as UsageText from "../internal/usageText.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
 import { Settings } from "../Settings.js"
@@ -27,6 +30,15 @@ export const run = (args: Args, stdin: Effect.Effect<Option.Option<string>>) =>
       ...Option.match(args.model, { onNone: () => ({}), onSome: (model) => ({ model }) }),
       ...Option.match(args.system, { onNone: () => ({}), onSome: (system) => ({ system }) })
     }
+    // Near a limit: said on stderr after the answer (stdout is the answer), every window above 90 %.
+    const warnNearLimit = Effect.gen(function*() {
+      const last = yield* SubscriptionLLM.lastRateLimits
+      if (Option.isNone(last)) return
+      const now = yield* DateTime.now
+      for (const named of RateLimits.nearLimit(last.value.limits)) {
+        yield* output.info(`${output.style.yellow("warning:")} ${UsageText.nearLimitWarning(named, now)} (see subauth usage)`)
+      }
+    })
     if (args.json) {
       const result = yield* SubscriptionLLM.generate(request)
       yield* output.json({
@@ -36,6 +48,7 @@ export const run = (args: Args, stdin: Effect.Effect<Option.Option<string>>) =>
         usage: result.usage ?? null,
         toolCalls: result.toolCalls
       })
+      yield* warnNearLimit
       return ExitCode.Ok
     }
     let wrote = false
@@ -49,5 +62,6 @@ export const run = (args: Args, stdin: Effect.Effect<Option.Option<string>>) =>
       })
     )
     if (wrote && !endsWithNewline) yield* output.write("\n")
+    yield* warnNearLimit
     return ExitCode.Ok
   }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(Settings, (s) => Layers.llm(args, s)))))

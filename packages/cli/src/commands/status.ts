@@ -3,12 +3,15 @@ import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Consent from "@subauth/core/Consent"
 import * as LoginUI from "@subauth/core/LoginUI"
 import * as Printable from "@subauth/core/Printable"
+import * as RateLimits from "@subauth/core/RateLimits"
 import * as TokenStore from "@subauth/core/TokenStore"
 import * as NodeTokenStore from "@subauth/node/NodeTokenStore"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Layers from "../internal/layers.js"
+import * as UsageRecords from "../internal/usageRecords.js"
+import * as UsageText from "../internal/usageText.js"
 import { ExitCode, fallbackNote } from "../internal/errors.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
@@ -49,7 +52,10 @@ export const run = (args: Args) =>
     const info = yield* NodeTokenStore.StoreInfo
     const tokens = yield* store.get(args.profile)
     const consent = yield* Effect.flatMap(Consent.Consent, (c) => c.get(args.profile))
+    const settings = yield* Settings
+    const seen = yield* UsageRecords.read(settings, args.profile)
     const now = yield* DateTime.now
+    const ageMs = (snapshot: RateLimits.Snapshot) => Math.max(0, DateTime.toEpochMillis(now) - DateTime.toEpochMillis(snapshot.seenAt))
     const storeDoc = { kind: info.kind, location: info.location, ...Option.match(info.note, { onNone: () => ({}), onSome: (note) => ({ note }) }) }
     const consentDoc = Option.match(consent, {
       onNone: () => null,
@@ -80,11 +86,29 @@ export const run = (args: Args) =>
         obtainedAt: DateTime.formatIso(t.obtainedAt),
         claimsVerified: t.claimsVerified,
         store: storeDoc,
-        consent: consentDoc
+        consent: consentDoc,
+        usage: Option.match(seen, {
+          onNone: () => null,
+          onSome: (snapshot) => ({
+            seenAt: DateTime.formatIso(snapshot.seenAt),
+            ageSeconds: Math.round(ageMs(snapshot) / 1000),
+            source: snapshot.source,
+            ...RateLimits.toJson(snapshot.limits, now)
+          })
+        })
       })
       return ExitCode.Ok
     }
-    const note = Option.orElse(fallbackNote(info, (yield* Settings).platform), () => info.note)
+    const note = Option.orElse(fallbackNote(info, settings.platform), () => info.note)
+    const usageLine = Option.match(seen, {
+      onNone: () => style.dim("none seen yet (subauth usage asks)"),
+      onSome: (snapshot) => {
+        const windows = RateLimits.windowsOf(snapshot.limits)
+        const near = RateLimits.nearLimit(snapshot.limits).length > 0
+        const text = windows.length > 0 ? UsageText.brief(windows, now) : "no windows reported"
+        return `${near ? style.yellow(text) : text} ${style.dim(`(seen ${UsageText.ago(ageMs(snapshot))})`)}`
+      }
+    })
     const when = (d: DateTime.Utc) => DateTime.formatIso(d).replace(/\.\d+Z$/, "Z")
     // Claims are the issuer's text: shown as one printable line each.
     const shown = (o: Option.Option<string>, none: string) => Printable.line(Option.getOrElse(o, () => none))
@@ -100,6 +124,7 @@ export const run = (args: Args) =>
       }`,
       `  claims     ${t.claimsVerified ? "verified against the issuer's keys" : style.yellow("not verified")}`,
       `  store      ${info.kind} (${info.location})${Option.match(note, { onNone: () => "", onSome: (n) => `\n             ${style.dim(n)}` })}`,
+      `  usage      ${usageLine}`,
       `  consent    ${Option.match(consent, { onNone: () => "no record", onSome: (r) => `accepted ${when(r.acceptedAt)} (${r.how === "flag" ? "--accept-terms" : "at the prompt"})` })}`
     ]
     yield* output.out(output.wrap(lines.join("\n")))

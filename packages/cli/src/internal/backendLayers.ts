@@ -16,6 +16,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Settings from "../Settings.js"
+import * as UsageRecords from "./usageRecords.js"
 
 export const httpClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layer
 
@@ -30,7 +31,9 @@ export const llm = (
 ) =>
   SubscriptionLLM.layer({
     allowInsecureHttp: settings.allowInsecureHttp,
-    ...Option.match(settings.codexUrl, { onNone: () => ({}), onSome: (baseUrl) => ({ baseUrl }) })
+    ...Option.match(settings.codexUrl, { onNone: () => ({}), onSome: (baseUrl) => ({ baseUrl }) }),
+    // The latest limits, for `subauth status` in another process.
+    onRateLimits: UsageRecords.writer(settings, profile)
   }).pipe(
     Layer.provideMerge(NodeTokenManager.layer({ profile })),
     Layer.provideMerge(Layer.mergeAll(store, provider, keepAliveClient))

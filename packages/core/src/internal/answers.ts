@@ -14,7 +14,8 @@ import * as Schema from "effect/Schema"
 import { TransportError } from "../AuthError.js"
 import { ResponseError, UsageLimitReached } from "../BackendError.js"
 import * as CodexWire from "../CodexWire.js"
-import type { ModelInfo, RateLimits, RateLimitWindow } from "../SubscriptionLLM.js"
+import type { OtherRateLimit, RateLimits, RateLimitWindow } from "../RateLimits.js"
+import type { ModelInfo } from "../SubscriptionLLM.js"
 import { MAX_ERROR_BODY_BYTES } from "../Limits.js"
 import { formatBytes } from "./http.js"
 import { scrub } from "./text.js"
@@ -32,12 +33,12 @@ const bool = (value: string | undefined): boolean | undefined => {
   return v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : undefined
 }
 
-const windowOf = (headers: Headers.Headers, which: string, now: number): RateLimitWindow | undefined => {
-  const usedPercent = finite(header(headers, `x-codex-${which}-used-percent`))
+const windowOf = (headers: Headers.Headers, prefix: string, which: string, now: number): RateLimitWindow | undefined => {
+  const usedPercent = finite(header(headers, `${prefix}-${which}-used-percent`))
   if (usedPercent === undefined) return undefined
-  const windowMinutes = finite(header(headers, `x-codex-${which}-window-minutes`))
-  const resetAt = finite(header(headers, `x-codex-${which}-reset-at`))
-  const resetAfter = finite(header(headers, `x-codex-${which}-reset-after-seconds`))
+  const windowMinutes = finite(header(headers, `${prefix}-${which}-window-minutes`))
+  const resetAt = finite(header(headers, `${prefix}-${which}-reset-at`))
+  const resetAfter = finite(header(headers, `${prefix}-${which}-reset-after-seconds`))
   const resetsAt = resetAt !== undefined
     ? DateTime.unsafeMake(resetAt * 1000)
     : resetAfter !== undefined
@@ -52,20 +53,57 @@ const windowOf = (headers: Headers.Headers, which: string, now: number): RateLim
   }
 }
 
+// A family's name, as the backend wrote it: one printable line, not too long.
+const nameOf = (value: string | undefined): string | undefined => {
+  const text = value !== undefined ? scrub(value, [], 80).trim() : ""
+  return text === "" ? undefined : text
+}
+
+// `x-<family>-primary-used-percent`: how codex-rs finds the families (protocol.md §5.4).
+const FAMILY = /^x-([a-z0-9][a-z0-9_-]{0,63})-primary-used-percent$/
+
+/** At most this many other families are read from one answer. */
+const MAX_OTHER_FAMILIES = 16
+
+const othersOf = (headers: Headers.Headers, now: number): ReadonlyArray<OtherRateLimit> => {
+  const seen = new Map<string, OtherRateLimit>()
+  for (const name of Object.keys(headers)) {
+    const prefix = FAMILY.exec(name.toLowerCase())?.[1]
+    if (prefix === undefined) continue
+    const id = prefix.replaceAll("-", "_")
+    if (id === "codex" || seen.has(id) || seen.size >= MAX_OTHER_FAMILIES) continue
+    const primary = windowOf(headers, `x-${prefix}`, "primary", now)
+    const secondary = windowOf(headers, `x-${prefix}`, "secondary", now)
+    if (primary === undefined && secondary === undefined) continue
+    const limitName = nameOf(header(headers, `x-${prefix}-limit-name`))
+    seen.set(id, {
+      id,
+      ...(limitName !== undefined ? { name: limitName } : {}),
+      ...(primary !== undefined ? { primary } : {}),
+      ...(secondary !== undefined ? { secondary } : {})
+    })
+  }
+  return [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
 /**
  * The rate-limit state in the headers of an answer received at `now` (epoch
- * ms), if there is any.
+ * ms), if there is any: the `codex` family's windows, credits, plan, active
+ * limit and limit name, and the other families (any header
+ * `x-<id>-primary-used-percent`, `id` with `_` for `-`).
  *
  * @see protocol.md §5.4
  */
 export const rateLimitsOf = (headers: Headers.Headers, now: number): RateLimits | undefined => {
-  const primary = windowOf(headers, "primary", now)
-  const secondary = windowOf(headers, "secondary", now)
+  const primary = windowOf(headers, "x-codex", "primary", now)
+  const secondary = windowOf(headers, "x-codex", "secondary", now)
   const hasCredits = bool(header(headers, "x-codex-credits-has-credits"))
   const unlimited = bool(header(headers, "x-codex-credits-unlimited"))
   const balance = header(headers, "x-codex-credits-balance")
   const planType = header(headers, "x-codex-plan-type")
   const activeLimit = header(headers, "x-codex-active-limit")
+  const limitName = nameOf(header(headers, "x-codex-limit-name"))
+  const others = othersOf(headers, now)
   const credits = hasCredits === undefined && unlimited === undefined
     ? undefined
     : { hasCredits: hasCredits ?? false, unlimited: unlimited ?? false, ...(balance !== undefined ? { balance } : {}) }
@@ -74,7 +112,9 @@ export const rateLimitsOf = (headers: Headers.Headers, now: number): RateLimits 
     ...(secondary !== undefined ? { secondary } : {}),
     ...(credits !== undefined ? { credits } : {}),
     ...(planType !== undefined ? { planType } : {}),
-    ...(activeLimit !== undefined ? { activeLimit } : {})
+    ...(activeLimit !== undefined ? { activeLimit } : {}),
+    ...(limitName !== undefined ? { limitName } : {}),
+    ...(others.length > 0 ? { others } : {})
   }
   return Object.keys(limits).length > 0 ? limits : undefined
 }
