@@ -4,24 +4,8 @@
  * and fail to resolve), and the subauth and Effect packages that the README's examples import.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { readdirSync, readFileSync } from "node:fs"
-
-const root = new URL("../", import.meta.url)
-
-interface Manifest {
-  readonly name: string
-  readonly private?: boolean
-  readonly engines?: { readonly node?: string }
-  readonly peerDependencies?: Readonly<Record<string, string>>
-  readonly peerDependenciesMeta?: Readonly<Record<string, { readonly optional?: boolean }>>
-}
-
-const manifests = new Map(
-  readdirSync(new URL("packages/", root)).map((dir) => {
-    const manifest = JSON.parse(readFileSync(new URL(`packages/${dir}/package.json`, root), "utf8")) as Manifest
-    return [manifest.name, { dir, manifest }] as const
-  })
-)
+import * as DocsExamplesSuite from "@subauth/testing/DocsExamplesSuite"
+import { installLines, manifests, readme, readmes } from "./readmes.js"
 
 /** Every peer range, which the packages must agree on (so that one line installs any set of them). */
 const peerRanges = new Map<string, string>()
@@ -34,26 +18,10 @@ for (const { manifest } of manifests.values()) {
   }
 }
 
-const readmes = [
-  { path: "README.md", own: undefined },
-  ...[...manifests].map(([name, { dir }]) => ({ path: `packages/${dir}/README.md`, own: name }))
-]
-
-/** The packages named by the `npm i` lines of the sh blocks, as [name, version] pairs. */
-const installLines = (markdown: string) =>
-  [...markdown.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) =>
-    m[1]!.split("\n").filter((line) => /^npm i /.test(line)).map((line) =>
-      line.replace(/#.*/, "").trim().split(/\s+/).slice(2).filter((word) => !word.startsWith("-")).map((word) => {
-        const at = word.indexOf("@", 1)
-        return at === -1 ? [word, undefined] as const : [word.slice(0, at), word.slice(at + 1)] as const
-      })
-    )
-  )
-
 const imported = (markdown: string) =>
   new Set(
-    [...markdown.matchAll(/```ts[^\n]*\n([\s\S]*?)```/g)].flatMap((m) =>
-      [...m[1]!.matchAll(/from "((?:@[^/"]+\/)?[^/"]+)/g)].map((i) => i[1]!)
+    DocsExamplesSuite.tsBlocks(markdown).flatMap((code) =>
+      [...code.matchAll(/from "((?:@[^/"]+\/)?[^/"]+)/g)].map((i) => i[1]!)
     )
   )
 
@@ -65,7 +33,7 @@ describe("install lines", () => {
 
   for (const { own, path } of readmes) {
     it(`${path}: its npm i lines install what the package and its examples need, at the peer ranges`, () => {
-      const markdown = readFileSync(new URL(path, root), "utf8")
+      const markdown = readme(path)
       const lines = installLines(markdown)
       assert.isAbove(lines.length, 0, "no `npm i` line")
       const listed = new Map(lines.flat())
