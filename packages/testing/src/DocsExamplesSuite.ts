@@ -15,7 +15,7 @@ import { Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 
 /**
- * A ```ts block of a Markdown text (its fences at the start of a line): its
+ * A ```ts (or ```typescript) block of a Markdown text, its fences at the start of a line: its
  * code, and why it is not run when its info string says so
  * (` ```ts not run: <why> `).
  *
@@ -34,7 +34,7 @@ export interface Block {
  * @category utils
  */
 export const blocks = (markdown: string): ReadonlyArray<Block> =>
-  [...markdown.matchAll(/^```ts(?:[ \t]([^\n]*))?\n([\s\S]*?)^```[ \t]*$/gm)].map((m) => {
+  [...markdown.matchAll(/^```(?:ts|typescript)(?:[ \t]([^\n]*))?\n([\s\S]*?)^```[ \t]*$/gm)].map((m) => {
     const info = (m[1] ?? "").trim()
     const notRun = /^not run: (.+)$/.exec(info)
     if (info !== "" && notRun === null) throw new Error(`\`\`\`ts ${info}: the only info a ts block takes is "not run: <why>"`)
