@@ -6,7 +6,8 @@ export default defineConfig({
     projects,
     // A private Secret Service for the keychain tests where one can be started (see the file).
     globalSetup: ["./packages/node/test/keyring-session.ts"],
-    // No test may reach the internet; fake servers listen on 127.0.0.1.
+    // No test may reach the internet; fake servers listen on 127.0.0.1. The one exception is the consumer test
+    // (test/consumer.test.ts), whose npm installs reach the npm registry.
     passWithNoTests: false
   }
 })

@@ -24,4 +24,18 @@ const project = (name: string, options: { readonly testTimeout?: number } = {}):
     }
   })
 
-export default [project("core"), project("node"), project("testing"), project("cli"), project("ai"), project("server"), project("broker", { testTimeout: 60_000 })]
+/** Tests of the repository as a whole: the READMEs against the manifests, and the packed packages in a new project. */
+const repository: TestProjectConfiguration = defineProject({
+  root: "./test",
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    name: "repository",
+    include: ["*.test.ts"],
+    environment: "node",
+    testTimeout: 30_000,
+    hookTimeout: 30_000
+  }
+})
+
+export default [project("core"), project("node"), project("testing"), project("cli"), project("ai"), project("server"), project("broker", { testTimeout: 60_000 }), repository]

@@ -13,20 +13,23 @@ export const program = Effect.gen(function* () {
   return answer.text
 })
 
+// OpenAI's issuer and backend, unless SUBAUTH_ISSUER and SUBAUTH_CODEX_URL name others (plain http only to a
+// loopback host, with SUBAUTH_ALLOW_INSECURE_HTTP=true): read once, when the layer is built, as the CLI reads them.
+const allowInsecureHttp = Config.boolean("SUBAUTH_ALLOW_INSECURE_HTTP")
+const Backend = SubscriptionLLM.layerConfig({ baseUrl: Config.string("SUBAUTH_CODEX_URL"), allowInsecureHttp })
+const Issuer = Provider.layerConfig({ issuer: Config.string("SUBAUTH_ISSUER"), allowInsecureHttp })
+
 // 1. Your own sign-in: what `subauth login` stored (SUBAUTH_STORE, SUBAUTH_HOME), refreshed when due.
-export const SubscriptionLive = SubscriptionLLM.layer().pipe(
+export const SubscriptionLive = Backend.pipe(
   Layer.provide(NodeTokenManager.layer()),
-  Layer.provide([NodeTokenStore.layerConfig(), Provider.layerOpenAI]),
+  Layer.provide([NodeTokenStore.layerConfig(), Issuer]),
   Layer.provide(NodeHttpClient.layer)
 )
 
 // 2. A user's sign-in held by a broker (`subauth broker serve`): the program gets short-lived access
-//    tokens only, and never a refresh token. The backend may be overridden (SUBAUTH_CODEX_URL).
+//    tokens only, and never a refresh token.
 export const SubscriptionViaBroker = (broker: { url: string; apiKey: Redacted.Redacted<string>; userId: string }) =>
-  SubscriptionLLM.layerConfig({
-    baseUrl: Config.string("SUBAUTH_CODEX_URL"),
-    allowInsecureHttp: Config.boolean("SUBAUTH_ALLOW_INSECURE_HTTP")
-  }).pipe(
+  Backend.pipe(
     Layer.provide(BrokerTokenManager.layer(broker)),
     Layer.provide(NodeHttpClient.layer)
   )
