@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as core2 from "./examples/core-2.js"
+import * as core3 from "./examples/core-3.js"
 import * as node1 from "./examples/node-1.js"
 import * as node2 from "./examples/node-2.js"
 import * as testing1 from "./examples/testing-1.js"
@@ -33,6 +34,19 @@ DocsExamplesSuite.run(
             yield* core2.haiku
             const [request] = yield* (yield* FakeCodexBackend.FakeCodexBackend).requests
             assert.include(request?.body, "Answer with one haiku.")
+          }).pipe(Effect.provide(FakeCodexBackend.layerTest())),
+        // The limits the fake is told, read back through the usage endpoint.
+        3: () =>
+          Effect.gen(function*() {
+            yield* (yield* FakeCodexBackend.FakeCodexBackend).setUsage({
+              primary: { usedPercent: 93, windowMinutes: 300, resetsInSeconds: 600 },
+              secondary: { usedPercent: 40, windowMinutes: 10080, resetsInSeconds: 86400 },
+              plan: "plus"
+            })
+            const json = yield* core3.showLimits
+            assert.strictEqual(json.plan, "plus")
+            assert.strictEqual(json.primary?.usedPercent, 93)
+            assert.strictEqual(json.secondary?.usedPercent, 40)
           }).pipe(Effect.provide(FakeCodexBackend.layerTest()))
       }
     },
