@@ -91,6 +91,19 @@ forEachEngine("gateway", (engine: Engine) => {
       assert.strictEqual(events.at(-1), "response.completed", events.join(","))
       const models = yield* Effect.promise(() => openai.models.list())
       assert.isAbove(models.data.length, 0)
+      // The same proxy's usage route and headers: alice's limits, asked with alice's sign-in.
+      yield* backend.setUsage({ primary: { usedPercent: 12.5, windowMinutes: 300, resetsInSeconds: 3600 }, secondary: { usedPercent: 40, windowMinutes: 10080 }, plan: "plus" })
+      const usage = yield* Effect.promise(async () => {
+        const answer = await fetch(`${session.base_url}/usage`, { headers: { authorization: `Bearer ${session.key}` } })
+        return { status: answer.status, header: answer.headers.get("x-codex-primary-used-percent"), body: await answer.json() as { plan: string; primary: { usedPercent: number } } }
+      })
+      assert.strictEqual(usage.status, 200)
+      assert.strictEqual(usage.body.plan, "plus")
+      assert.strictEqual(usage.body.primary.usedPercent, 12.5)
+      assert.strictEqual(usage.header, "12.5")
+      const asked = (yield* backend.requests).filter((r) => r.endpoint === "usage")
+      assert.lengthOf(asked, 1)
+      assert.strictEqual(accountOf(asked[0]!), ALICE.accountId)
 
       // The backend saw alice's account, with a token the issuer gave alice.
       const turns = (yield* backend.requests).filter((r) => r.endpoint === "responses")
