@@ -4,6 +4,7 @@
  */
 import * as broker from "./broker.js"
 import * as coldStart from "./coldStart.js"
+import * as gateway from "./gateway.js"
 import * as multiProcessRefresh from "./multiProcessRefresh.js"
 import * as proxy from "./proxy.js"
 import * as sseDecoding from "./sseDecoding.js"
@@ -21,7 +22,8 @@ const all: Record<string, { run: () => Promise<{ readonly meetsTarget: boolean }
   "token-store-latency": tokenStoreLatency,
   "cold-start": coldStart,
   proxy,
-  broker
+  broker,
+  gateway
 }
 
 const chosen = process.argv.slice(2)
