@@ -33,24 +33,38 @@ const bool = (value: string | undefined): boolean | undefined => {
   return v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : undefined
 }
 
-const windowOf = (headers: Headers.Headers, prefix: string, which: string, now: number): RateLimitWindow | undefined => {
-  const usedPercent = finite(header(headers, `${prefix}-${which}-used-percent`))
-  if (usedPercent === undefined) return undefined
-  const windowMinutes = finite(header(headers, `${prefix}-${which}-window-minutes`))
-  const resetAt = finite(header(headers, `${prefix}-${which}-reset-at`))
-  const resetAfter = finite(header(headers, `${prefix}-${which}-reset-after-seconds`))
+/**
+ * A window as the headers and the usage endpoint both give it: used percent,
+ * length, and the reset as an instant (unix seconds) or a delay (seconds from
+ * `now`, epoch ms). None when it says nothing: codex-rs ignores such a window.
+ */
+export const rateLimitWindow = (
+  parts: { readonly usedPercent: number; readonly windowMinutes: number | undefined; readonly resetAt: number | undefined; readonly resetAfterSeconds: number | undefined },
+  now: number
+): RateLimitWindow | undefined => {
+  const { resetAfterSeconds, resetAt, usedPercent, windowMinutes } = parts
   const resetsAt = resetAt !== undefined
     ? DateTime.unsafeMake(resetAt * 1000)
-    : resetAfter !== undefined
-    ? DateTime.unsafeMake(now + resetAfter * 1000)
+    : resetAfterSeconds !== undefined
+    ? DateTime.unsafeMake(now + Math.max(0, resetAfterSeconds) * 1000)
     : undefined
-  // codex-rs ignores a window that says nothing.
   if (usedPercent === 0 && windowMinutes === undefined && resetsAt === undefined) return undefined
   return {
     usedPercent,
     ...(windowMinutes !== undefined ? { windowMinutes } : {}),
     ...(resetsAt !== undefined ? { resetsAt } : {})
   }
+}
+
+const windowOf = (headers: Headers.Headers, prefix: string, which: string, now: number): RateLimitWindow | undefined => {
+  const usedPercent = finite(header(headers, `${prefix}-${which}-used-percent`))
+  if (usedPercent === undefined) return undefined
+  return rateLimitWindow({
+    usedPercent,
+    windowMinutes: finite(header(headers, `${prefix}-${which}-window-minutes`)),
+    resetAt: finite(header(headers, `${prefix}-${which}-reset-at`)),
+    resetAfterSeconds: finite(header(headers, `${prefix}-${which}-reset-after-seconds`))
+  }, now)
 }
 
 // A family's name, as the backend wrote it: one printable line, not too long.

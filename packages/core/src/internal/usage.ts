@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as CodexWire from "../CodexWire.js"
 import type { OtherRateLimit, RateLimitWindow, UsageReport } from "../RateLimits.js"
-import { nonNull } from "./answers.js"
+import { nonNull, rateLimitWindow } from "./answers.js"
 import { scrub } from "./text.js"
 
 const part = <A, I>(schema: Schema.Schema<A, I>) => {
@@ -39,19 +39,7 @@ const windowOf = (raw: unknown, now: number): RateLimitWindow | undefined => {
   if (wire === undefined || usedPercent === undefined || usedPercent < 0) return undefined
   const seconds = finite(wire.limit_window_seconds)
   const windowMinutes = seconds !== undefined && seconds > 0 ? Math.round(seconds / 60) : undefined
-  const resetAt = finite(wire.reset_at)
-  const resetAfter = finite(wire.reset_after_seconds)
-  const resetsAt = resetAt !== undefined
-    ? DateTime.unsafeMake(resetAt * 1000)
-    : resetAfter !== undefined
-    ? DateTime.unsafeMake(now + Math.max(0, resetAfter) * 1000)
-    : undefined
-  if (usedPercent === 0 && windowMinutes === undefined && resetsAt === undefined) return undefined
-  return {
-    usedPercent,
-    ...(windowMinutes !== undefined ? { windowMinutes } : {}),
-    ...(resetsAt !== undefined ? { resetsAt } : {})
-  }
+  return rateLimitWindow({ usedPercent, windowMinutes, resetAt: finite(wire.reset_at), resetAfterSeconds: finite(wire.reset_after_seconds) }, now)
 }
 
 const windowsOf = (raw: unknown, now: number) => {
