@@ -12,6 +12,7 @@ import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
 import { Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option, Redacted } from "effect"
 import OpenAI from "openai"
 import { SqlClient } from "@effect/sql"
+import { request } from "node:http"
 import * as BrokerServer from "../src/BrokerServer.js"
 import * as SessionKeys from "../src/SessionKeys.js"
 import { brokerLayer, call, connectByDevice, tenant } from "./harness.js"
@@ -277,4 +278,60 @@ forEachEngine("gateway", (engine: Engine) => {
       }
       assert.isAbove(lines.length, 5)
     }).pipe(Effect.provide(gatewayLayer(engine, collecting))))
+
+  it.live("agents that vanish mid-answer leave nothing open: the backend's streams close, the next request is answered, the broker stops", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(gatewayLayer(engine))
+      yield* Effect.gen(function*() {
+        const backend = yield* FakeCodexBackend.FakeCodexBackend
+        const { key } = yield* tenant()
+        yield* connectAs(key, "alice", ALICE)
+        const session = yield* sessionKey(key, "alice")
+        const slow: FakeCodexBackend.Answer = { items: [FakeCodexBackend.message("word ".repeat(400), { chunks: 400 })], eventDelay: "10 millis" }
+        const vanishing = 24
+        yield* backend.enqueue(...Array.from({ length: vanishing }, () => slow))
+        // Half streamed, half not; each connection is destroyed once the gateway has begun to answer or after 300 ms.
+        yield* Effect.promise(() =>
+          Promise.all(Array.from({ length: vanishing }, (_, i) =>
+            new Promise<void>((resolve) => {
+              const body = JSON.stringify({ model: "gpt-5.5", messages: [{ role: "user", content: "talk" }], stream: i % 2 === 0 })
+              const req = request(`${session.base_url}/chat/completions`, {
+                method: "POST",
+                headers: { authorization: `Bearer ${session.key}`, "content-type": "application/json" }
+              })
+              const vanish = () => {
+                req.destroy()
+                resolve()
+              }
+              req.on("response", (res) => res.once("data", vanish))
+              req.on("error", () => resolve())
+              setTimeout(vanish, 300)
+              req.end(body)
+            })
+          ))
+        )
+        let streams = yield* backend.streams
+        for (let i = 0; i < 250 && streams.open > 0; i++) {
+          yield* Effect.sleep("20 millis")
+          streams = yield* backend.streams
+        }
+        assert.strictEqual(streams.open, 0, JSON.stringify(streams))
+        assert.strictEqual(streams.finished, 0, JSON.stringify(streams))
+        assert.isAbove(streams.started, 0)
+        // Requests that vanished before the gateway forwarded them left their scripted answers: the next one gets one.
+        const openai = client(session.base_url, session.key)
+        const chat = yield* Effect.promise(() =>
+          openai.chat.completions.create({ model: "gpt-5.5", messages: [{ role: "user", content: "hi" }], stream: true }).then(async (stream) => {
+            let text = ""
+            for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+            return text
+          })
+        )
+        assert.match(chat, /^(echo: |word )/)
+      }).pipe(Effect.provide(context))
+    }).pipe(
+      Effect.scoped,
+      // The broker's scope closes (its server drains) well within the test's time.
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the broker did not stop within 20 s") })
+    ))
 })
