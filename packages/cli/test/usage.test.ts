@@ -130,6 +130,21 @@ describe("the last limits seen, in status (in-process)", () => {
       assert.strictEqual(status.code, 0)
       assert.include(status.stdout, "none seen yet")
     }).pipe(Effect.scoped))
+
+  it.live("a snapshot file far larger than a snapshot is not read", () =>
+    Effect.gen(function*() {
+      const { home, run } = yield* setup
+      assert.strictEqual((yield* run("ask", "--store", "file", "hi")).code, 0)
+      const file = join(home, "usage", "default.json")
+      assert.include((yield* run("status", "--store", "file")).stdout, "(seen just now)")
+      // Still a valid snapshot, padded past the limit with whitespace JSON allows.
+      yield* Effect.promise(() =>
+        import("node:fs/promises").then(async (fs) => fs.writeFile(file, `${(await fs.readFile(file, "utf8")).trim()}${" ".repeat(70 * 1024)}\n`))
+      )
+      const status = yield* run("status", "--store", "file")
+      assert.strictEqual(status.code, 0)
+      assert.include(status.stdout, "none seen yet")
+    }).pipe(Effect.scoped))
 })
 
 describe("ask near a limit (in-process)", () => {

@@ -31,6 +31,9 @@ const decode = Schema.decodeUnknownOption(Schema.parseJson(RateLimits.Snapshot))
  */
 const REWRITE_EVERY = 30_000
 
+/** The largest file {@link read} takes for a snapshot. */
+export const MAX_SNAPSHOT_BYTES = 64 * 1024
+
 /**
  * What keeps `profile`'s snapshots: its store is made (and `SUBAUTH_HOME/usage`
  * created) at the first write. A write that fails is the caller's to log.
@@ -54,7 +57,8 @@ export const writer = (settings: Settings.Service, profile: string) => {
 }
 
 /**
- * `profile`'s latest snapshot, if one was kept (a damaged file reads as none).
+ * `profile`'s latest snapshot, if one was kept (a damaged file, or one larger
+ * than {@link MAX_SNAPSHOT_BYTES}, reads as none).
  * Creates nothing.
  */
 export const read = (settings: Settings.Service, profile: string): Effect.Effect<Option.Option<RateLimits.Snapshot>, never, FileSystem.FileSystem> =>
@@ -62,6 +66,8 @@ export const read = (settings: Settings.Service, profile: string): Effect.Effect
     const path = join(directory(settings), encodeURIComponent(keyOf(profile)))
     if (!existsSync(path)) return Option.none()
     const fs = yield* FileSystem.FileSystem
+    // A snapshot is a few hundred bytes: anything much larger is not one, and is not read.
+    if ((yield* fs.stat(path)).size > MAX_SNAPSHOT_BYTES) return Option.none()
     const text = yield* fs.readFileString(path)
     return decode(text)
   }).pipe(Effect.orElseSucceed(() => Option.none<RateLimits.Snapshot>()))
