@@ -117,11 +117,16 @@ export const make = (
   options: { readonly color: boolean; readonly stderrIsTTY: boolean; readonly terminals?: Terminals }
 ): Service => {
   const terminals = options.terminals ?? noTerminals
-  const wrapFor = (columns: number | undefined) => (text: string) => columns === undefined ? text : Wrap.wrap(text, Wrap.proseWidth(columns))
+  // A terminal that says it has no columns (0: some `docker exec -t`, serial consoles) has an unknown width.
+  const known = (columns: number | undefined) => (columns !== undefined && columns > 0 ? columns : undefined)
+  const wrapFor = (columns: number | undefined) => (text: string) => {
+    const width = known(columns)
+    return width === undefined ? text : Wrap.wrap(text, Wrap.proseWidth(width))
+  }
   // The status line shown (as drawn, and how to draw it again), and the resize subscription while one is.
   let shown: { readonly text: string; readonly draw: (width: number) => string } | undefined
   let unsubscribe: (() => void) | undefined
-  const columns = () => terminals.stderrColumns() ?? 80
+  const columns = () => known(terminals.stderrColumns()) ?? 80
   // Back to the start of the status line and clear it: a terminal that was narrowed since may have wrapped it
   // onto several rows (most reflow their lines), and the cursor is on the last.
   const erase = (text: string) => {

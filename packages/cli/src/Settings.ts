@@ -70,13 +70,30 @@ const flag = (name: string) =>
   )
 const optional = (name: string) => Config.option(Config.nonEmptyString(name))
 
+// A switch that weakens security is read strictly: the words `Config.boolean` takes (a program reading it with
+// `Config.boolean` agrees), unset or empty is off, and anything else is an error rather than a guess.
+const SWITCH_ON = new Set(["true", "yes", "on", "1", "y"])
+const SWITCH_OFF = new Set(["", "false", "no", "off", "0", "n"])
+const strictSwitch = (name: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((value) => {
+      const word = value.trim().toLowerCase()
+      return SWITCH_ON.has(word)
+        ? Either.right(true)
+        : SWITCH_OFF.has(word)
+        ? Either.right(false)
+        : Either.left(ConfigError.InvalidData([name], `${name} is ${JSON.stringify(value.slice(0, 40))}: say true or false (or 1/0, yes/no, on/off)`))
+    })
+  )
+
 /**
  * Reads the environment through `Config`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> =>
+export const fromConfig = (terminals: Terminals): Effect.Effect<Service, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const home = yield* optional("SUBAUTH_HOME")
     const codexHome = yield* optional("CODEX_HOME")
@@ -92,22 +109,25 @@ export const fromConfig = (terminals: Terminals): Effect.Effect<Service, never> 
       codexHome: Option.getOrElse(codexHome, () => join(homedir(), ".codex")),
       issuer: yield* optional("SUBAUTH_ISSUER"),
       codexUrl: yield* optional("SUBAUTH_CODEX_URL"),
-      allowInsecureHttp: yield* flag("SUBAUTH_ALLOW_INSECURE_HTTP"),
+      allowInsecureHttp: yield* strictSwitch("SUBAUTH_ALLOW_INSECURE_HTTP"),
       interactive: terminals.stdinIsTTY && terminals.stdoutIsTTY && !ci,
-      // NO_COLOR: any value, even empty, turns colour off (no-color.org).
-      color: terminals.stdoutIsTTY && Option.isNone(noColor),
+      // NO_COLOR: present and not empty turns colour off, whatever its value (no-color.org).
+      color: terminals.stdoutIsTTY && Option.isNone(Option.filter(noColor, (value) => value !== "")),
       stderrIsTTY: terminals.stderrIsTTY,
       stdoutIsTTY: terminals.stdoutIsTTY,
       displayLikely: desktop && Option.isNone(ssh),
       platform: terminals.platform
     }
-  }).pipe(Effect.orDie)
+  }).pipe(
+    // Only a switch read strictly can be wrong; anything else here has a default.
+    Effect.catchAll((error) => (error._op === "InvalidData" ? Effect.fail(error) : Effect.die(error)))
+  )
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (terminals: Terminals): Layer.Layer<Settings> => Layer.effect(Settings, fromConfig(terminals))
+export const layer = (terminals: Terminals): Layer.Layer<Settings, ConfigError.ConfigError> => Layer.effect(Settings, fromConfig(terminals))
 
 const levels: Record<string, LogLevel.LogLevel> = {
   all: LogLevel.All,

@@ -8,10 +8,10 @@ const read = (env: Record<string, string>, terminals: Partial<Settings.Terminals
   )
 
 describe("Settings", () => {
-  it.effect("colour only on a terminal and never with NO_COLOR (even empty)", () =>
+  it.effect("colour only on a terminal and never with a NO_COLOR that is not empty (no-color.org)", () =>
     Effect.gen(function*() {
       assert.isTrue((yield* read({})).color)
-      assert.isFalse((yield* read({ NO_COLOR: "" })).color)
+      assert.isTrue((yield* read({ NO_COLOR: "" })).color)
       assert.isFalse((yield* read({ NO_COLOR: "1" })).color)
       assert.isFalse((yield* read({}, { stdoutIsTTY: false })).color)
     }))
@@ -47,6 +47,16 @@ describe("Settings", () => {
       assert.deepStrictEqual(s.codexUrl, Option.some("http://127.0.0.1:2/backend-api/codex"))
       assert.isTrue(s.allowInsecureHttp)
       assert.isFalse((yield* read({ SUBAUTH_ALLOW_INSECURE_HTTP: "0" })).allowInsecureHttp)
+    }))
+
+  it.effect("SUBAUTH_ALLOW_INSECURE_HTTP is read strictly: the words Config.boolean takes, else an error, never a guess", () =>
+    Effect.gen(function*() {
+      for (const on of ["1", "true", "TRUE", "yes", "on", "y"]) assert.isTrue((yield* read({ SUBAUTH_ALLOW_INSECURE_HTTP: on })).allowInsecureHttp, on)
+      for (const off of ["", "0", "false", "no", "NO", "off", "n"]) assert.isFalse((yield* read({ SUBAUTH_ALLOW_INSECURE_HTTP: off })).allowInsecureHttp, off)
+      assert.isFalse((yield* read({})).allowInsecureHttp)
+      const bogus = yield* Effect.flip(read({ SUBAUTH_ALLOW_INSECURE_HTTP: "bogus" }))
+      assert.include(bogus.toString(), "SUBAUTH_ALLOW_INSECURE_HTTP")
+      assert.include(bogus.toString(), "say true or false")
       assert.match((yield* read({})).home, /\.subauth$/)
     }))
 

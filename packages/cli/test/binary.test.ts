@@ -92,6 +92,22 @@ describe("the subauth binary", () => {
       assert.notMatch(login.stderr, /\n\s+at /, "no stack trace")
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("SUBAUTH_ALLOW_INSECURE_HTTP: a word that is not on or off is a usage error; no or off keeps plain http refused", () =>
+    Effect.gen(function*() {
+      const { env } = yield* setup
+      for (const command of [["status"], ["token"], ["usage"]]) {
+        const bogus = yield* spawn(process.execPath, [bin, ...command], { ...env, SUBAUTH_ALLOW_INSECURE_HTTP: "bogus" })
+        assert.strictEqual(bogus.code, 2, `${command.join(" ")}: ${bogus.stderr}`)
+        assert.include(bogus.stderr, "error: invalid configuration: SUBAUTH_ALLOW_INSECURE_HTTP is \"bogus\": say true or false")
+        assert.notMatch(bogus.stderr, /\n\s+at /, "no stack trace")
+      }
+      for (const off of ["no", "off"]) {
+        const login = yield* spawn(process.execPath, [bin, "login", "--device", "--accept-terms"], { ...env, SUBAUTH_ALLOW_INSECURE_HTTP: off })
+        assert.strictEqual(login.code, 2, login.stderr)
+        assert.include(login.stderr, "uses plain http")
+      }
+    }).pipe(Effect.scoped), 60_000)
+
   // On a login without a D-Bus session bus (a server, SSH), the auto store falls back to files. The test run starts a
   // private session bus for the keychain tests (node/test/keyring-session.ts): these processes get none.
   it.live.runIf(process.platform === "linux")(

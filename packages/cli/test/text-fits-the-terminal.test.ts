@@ -98,6 +98,14 @@ describe("the terms notice", () => {
     }))
 })
 
+describe("a terminal that says it has no columns (0: some docker exec -t, serial consoles)", () => {
+  it.effect("its width is unknown: prose is not wrapped (not a word a line)", () =>
+    Effect.gen(function*() {
+      const shown = yield* showTerms(terminal(0))
+      assert.strictEqual(shown, `${Consent.NOTICE}\n\n${Consent.DISCLAIMER}\n\n`)
+    }))
+})
+
 describe("the waiting line", () => {
   const waiting = Effect.gen(function*() {
     const login = yield* LoginUI.LoginUI

@@ -6,13 +6,16 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Printable from "@subauth/core/Printable"
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { isatty } from "node:tty"
+import { ExitCode } from "./errors.js"
 import * as Output from "../Output.js"
 import * as Settings from "../Settings.js"
 
@@ -26,7 +29,13 @@ const logLevel = Settings.logLevel.pipe(Config.withDefault(LogLevel.Error), Effe
 // a millisecond, and `status` and `token` are started in loops.
 const provideEdge = <A, E>(program: Effect.Effect<A, E, Settings.Settings | Output.Output>, terminals: Settings.Terminals) =>
   Effect.gen(function*() {
-    const settings = yield* Settings.fromConfig(terminals)
+    const read = yield* Effect.either(Settings.fromConfig(terminals))
+    if (Either.isLeft(read)) {
+      // Before there is an Output to say it with: plain, on stderr, as a usage error.
+      process.stderr.write(`error: invalid configuration: ${Printable.line(ConfigError.isInvalidData(read.left) ? read.left.message : String(read.left))}\n`)
+      return ExitCode.Usage
+    }
+    const settings = read.right
     const level = yield* logLevel
     return yield* program.pipe(
       Effect.provideService(Output.Output, Output.forProcess(settings)),
