@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FakeCodexBackend, FakeHttp, FakeOAuthServer } from "@subauth/testing"
 import { Effect } from "effect"
-import { statSync } from "node:fs"
+import { existsSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { makeRunner, tempHome } from "./support.js"
 
@@ -129,6 +129,23 @@ describe("the last limits seen, in status (in-process)", () => {
       const status = yield* run("status", "--store", "file")
       assert.strictEqual(status.code, 0)
       assert.include(status.stdout, "none seen yet")
+    }).pipe(Effect.scoped))
+
+  it.live("an earlier sign-in's limits are forgotten at sign-out and at a new sign-in", () =>
+    Effect.gen(function*() {
+      const { home, run } = yield* setup
+      const file = join(home, "usage", "default.json")
+      assert.strictEqual((yield* run("ask", "--store", "file", "hi")).code, 0)
+      assert.isTrue(existsSync(file))
+      assert.strictEqual((yield* run("logout", "--store", "file")).code, 0)
+      assert.isFalse(existsSync(file))
+      assert.strictEqual((yield* run("login", "--device", "--accept-terms", "--store", "file")).code, 0)
+      assert.include((yield* run("status", "--store", "file")).stdout, "none seen yet")
+      // A new sign-in over a live one (another account, maybe) forgets them too.
+      assert.strictEqual((yield* run("ask", "--store", "file", "hi")).code, 0)
+      assert.include((yield* run("status", "--store", "file")).stdout, "(seen just now)")
+      assert.strictEqual((yield* run("login", "--device", "--accept-terms", "--store", "file")).code, 0)
+      assert.include((yield* run("status", "--store", "file")).stdout, "none seen yet")
     }).pipe(Effect.scoped))
 
   it.live("a snapshot file far larger than a snapshot is not read", () =>

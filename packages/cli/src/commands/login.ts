@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { ExitCode, fallbackNote, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
+import * as UsageRecords from "../internal/usageRecords.js"
 import * as TerminalUi from "../internal/terminalUi.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
@@ -63,6 +64,8 @@ const signIn = (args: Args, explicit: "device" | "browser" | "paste" | undefined
     const result = yield* Login.login({ profile: args.profile, acceptTerms: args.acceptTerms, verbose: args.verbose }).pipe(
       Effect.provide(flow)
     )
+    // The limits last seen were an earlier sign-in's.
+    yield* UsageRecords.forget(settings, result.profile)
     const info = yield* NodeTokenStore.StoreInfo
     const t = result.tokens
     if (args.json) {

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ExitCode } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
+import * as UsageRecords from "../internal/usageRecords.js"
 import { Output } from "../Output.js"
 import type { TokenArgs } from "./shared.js"
 import { Settings } from "../Settings.js"
@@ -15,6 +16,7 @@ export const run = (args: Args) =>
   Effect.gen(function*() {
     const output = yield* Output
     const result = yield* Login.logout({ profile: args.profile, revoke: args.revoke })
+    yield* UsageRecords.forget(yield* Settings, args.profile)
     if (args.json) {
       yield* output.json(result)
       return ExitCode.Ok

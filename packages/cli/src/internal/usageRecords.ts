@@ -12,7 +12,7 @@ import * as RateLimits from "@subauth/core/RateLimits"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { existsSync } from "node:fs"
+import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import type * as Settings from "../Settings.js"
 import { ensureHome, makePrivateFiles } from "./layers.js"
@@ -71,3 +71,13 @@ export const read = (settings: Settings.Service, profile: string): Effect.Effect
     const text = yield* fs.readFileString(path)
     return decode(text)
   }).pipe(Effect.orElseSucceed(() => Option.none<RateLimits.Snapshot>()))
+
+/**
+ * Forgets `profile`'s snapshot: at sign-out and at a new sign-in, so that
+ * `status` never shows an earlier sign-in's (maybe another account's) limits
+ * as this one's. A file that cannot be removed is logged at debug level.
+ */
+export const forget = (settings: Settings.Service, profile: string): Effect.Effect<void> =>
+  Effect.try(() => rmSync(join(directory(settings), encodeURIComponent(keyOf(profile))), { force: true })).pipe(
+    Effect.catchAll((error) => Effect.logDebug(`the usage snapshot of ${profile} was not removed: ${String(error.error)}`))
+  )
