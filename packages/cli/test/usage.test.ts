@@ -5,9 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FakeCodexBackend, FakeHttp, FakeOAuthServer } from "@subauth/testing"
-import { Effect } from "effect"
+import { DateTime, Effect } from "effect"
 import { existsSync, statSync } from "node:fs"
 import { join } from "node:path"
+import * as UsageText from "../src/internal/usageText.js"
 import { makeRunner, tempHome } from "./support.js"
 
 const setup = Effect.gen(function*() {
@@ -39,9 +40,9 @@ describe("subauth usage (in-process)", () => {
       const result = yield* run("usage", "--store", "file")
       assert.strictEqual(result.code, 0, result.stderr)
       const lines = result.stdout.trimEnd().split("\n")
-      assert.match(lines[0]!, /^5-hour window: 12 % used, resets in 2 h 10 min \(at \d\d:\d\d\)$/)
+      assert.match(lines[0]!, /^5-hour window: 12 % used, resets in 2 h 10 min \(at ((Sun|Mon|Tue|Wed|Thu|Fri|Sat) )?\d\d:\d\d\)$/)
       assert.match(lines[1]!, /^Weekly window: 41\.5 % used, resets in 3 d 4 h \(at (Sun|Mon|Tue|Wed|Thu|Fri|Sat) \d\d:\d\d\)$/)
-      assert.match(lines[2]!, /^Spark 5-hour window: 95 % used, resets in 10 min \(at \d\d:\d\d\)$/)
+      assert.match(lines[2]!, /^Spark 5-hour window: 95 % used, resets in 10 min \(at ((Sun|Mon|Tue|Wed|Thu|Fri|Sat) )?\d\d:\d\d\)$/)
       assert.deepStrictEqual(lines.slice(3), ["Credits: balance 5.39", "Plan: plus"])
       assert.lengthOf((yield* backend.requests).filter((r) => r.endpoint === "responses"), 0)
       assert.notInclude(result.stdout + result.stderr, token)
@@ -176,7 +177,7 @@ describe("ask near a limit (in-process)", () => {
       const result = yield* run("ask", "--store", "file", "hi")
       assert.strictEqual(result.code, 0, result.stderr)
       assert.strictEqual(result.stdout, "hi from the fake backend\n")
-      assert.match(result.stderr, /^warning: the 5-hour window is 93 % used; it resets in 10 min \(at \d\d:\d\d\) \(see subauth usage\)$/m)
+      assert.match(result.stderr, /^warning: the 5-hour window is 93 % used; it resets in 10 min \(at ((Sun|Mon|Tue|Wed|Thu|Fri|Sat) )?\d\d:\d\d\) \(see subauth usage\)$/m)
       assert.include(result.stderr, "warning: the Spark weekly window is 90.5 % used (see subauth usage)")
       assert.notInclude(result.stderr, "40 %")
       assert.notInclude(result.stderr, "10 %")
@@ -194,4 +195,18 @@ describe("ask near a limit (in-process)", () => {
       assert.notInclude(result.stderr, "warning")
       assert.strictEqual(result.stderr, "")
     }).pipe(Effect.scoped))
+})
+
+describe("when a window resets, in words", () => {
+  it("a time alone only on today's date; a weekday within a week; else the date (local time)", () => {
+    // Monday 30 November 2026, 09:53 here.
+    const now = new Date(2026, 10, 30, 9, 53)
+    const at = (minutes: number) => DateTime.unsafeMake(now.getTime() + minutes * 60_000)
+    const clock = (minutes: number) => UsageText.clock(at(minutes), DateTime.unsafeMake(now.getTime()))
+    assert.strictEqual(clock(120), "11:53")
+    assert.strictEqual(clock(14 * 60), "23:53")
+    assert.strictEqual(clock(23 * 60 + 59), "Tue 09:52", "23 h 59 min away is not a time of today")
+    assert.strictEqual(clock(3 * 24 * 60), "Thu 09:53")
+    assert.strictEqual(clock(10 * 24 * 60), "2026-12-10 09:53")
+  })
 })

@@ -36,13 +36,20 @@ export const duration = (ms: number): string => {
 const pad = (n: number) => String(n).padStart(2, "0")
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 
-/** The local time of `at`: `14:35` within a day of `now`, `Tue 14:35` within a week, else `2026-05-04 14:35`. */
+/**
+ * The local time of `at`: `14:35` on `now`'s day, `Tue 14:35` within a week
+ * (so a reset 23 hours away never reads as a time of today), else
+ * `2026-05-04 14:35`.
+ */
 export const clock = (at: DateTime.Utc, now: DateTime.Utc): string => {
   const ms = DateTime.toEpochMillis(at)
   const local = new Date(ms)
+  const today = new Date(DateTime.toEpochMillis(now))
   const time = `${pad(local.getHours())}:${pad(local.getMinutes())}`
-  const ahead = ms - DateTime.toEpochMillis(now)
-  if (ahead < 24 * 3_600_000) return time
+  const ahead = ms - today.getTime()
+  const sameDay = local.getFullYear() === today.getFullYear() && local.getMonth() === today.getMonth() &&
+    local.getDate() === today.getDate()
+  if (sameDay) return time
   if (ahead < 7 * 24 * 3_600_000) return `${WEEKDAYS[local.getDay()]} ${time}`
   return `${local.getFullYear()}-${pad(local.getMonth() + 1)}-${pad(local.getDate())} ${time}`
 }
