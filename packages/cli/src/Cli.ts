@@ -25,7 +25,7 @@ import * as Shared from "./commands/shared.js"
  */
 export const version = "0.1.0"
 
-const EXIT_CODES = "Exit codes: 0 ok · 1 failure · 2 usage error · 3 sign-in required · 4 usage limit reached."
+const EXIT_CODES = "Exit codes: 0 ok · 1 failure · 2 usage error · 3 sign-in required · 4 usage limit reached · 130 cancelled (Ctrl-C)."
 
 const describe = (summary: string, examples: ReadonlyArray<string>) =>
   HelpDoc.blocks([

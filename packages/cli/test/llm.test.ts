@@ -63,7 +63,8 @@ describe("ask and models (in-process)", () => {
       const run = makeRunner({ home: yield* tempHome, issuer: oauth.url, codexUrl: "http://127.0.0.1:9/backend-api/codex" })
       const result = yield* run("ask", "--store", "file", "hi")
       assert.strictEqual(result.code, 3)
-      assert.include(result.stderr, "not signed in; run \"subauth login\"")
+      assert.include(result.stderr, "not signed in; run \"subauth login\" to sign in")
+      assert.notInclude(result.stderr, "sign in again", "there was no sign-in before")
     }).pipe(Effect.scoped))
 
   it.live("models lists the backend's catalog; --json", () =>

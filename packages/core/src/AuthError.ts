@@ -49,7 +49,8 @@ export class ReauthRequired extends Schema.TaggedError<ReauthRequired>("@subauth
   override get message(): string {
     const what = reauthText[this.reason]
     const login = this.profile === "default" ? `"subauth login"` : `"subauth login --profile ${this.profile}"`
-    return `${what}; run ${login} to sign in again`
+    // "again" only where there was a sign-in before.
+    return `${what}; run ${login} to sign in${this.reason === "NotSignedIn" ? "" : " again"}`
   }
 }
 
