@@ -44,6 +44,8 @@ export interface Replica {
   /** What it printed on stderr so far (its JSON logs). */
   readonly logs: () => string
   readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Waits for the process to end by itself (after a signal sent with `child.kill`): its exit code or signal. */
+  readonly exited: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
 }
 
 /** Starts `subauth broker serve --port 0 …` and waits until it listens; stopped when the scope closes. */
@@ -58,7 +60,9 @@ export const serve = (env: Record<string, string>, ...args: ReadonlyArray<string
       let stdout = ""
       let stderr = ""
       let done = false
-      const exited = new Promise<void>((r) => child.once("exit", () => r()))
+      const exited = new Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>((r) =>
+        child.once("exit", (code, signal) => r({ code, signal }))
+      )
       const kill = (signal: NodeJS.Signals) =>
         Effect.promise(async () => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -70,7 +74,7 @@ export const serve = (env: Record<string, string>, ...args: ReadonlyArray<string
         const found = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)
         if (found !== null && !done) {
           done = true
-          resume(Effect.succeed({ url: found[1]!, child, logs: () => stderr, kill }))
+          resume(Effect.succeed({ url: found[1]!, child, logs: () => stderr, kill, exited: Effect.promise(() => exited) }))
         }
       })
       child.once("exit", (code) => {

@@ -52,6 +52,14 @@ const lazy = <M, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Effect
     Effect.flatMap((code) => Effect.flatMap(Status, (status) => Ref.set(status, code)))
   )
 
+/**
+ * The handler of a command that uses a profile: an invalid name, from
+ * `--profile` or `SUBAUTH_PROFILE`, is refused before the command loads (exit 2),
+ * as the fast path of `status` and `token` refuses it.
+ */
+const withProfile = <A extends { readonly profile: string }, E, R>(handler: (args: A) => Effect.Effect<void, E, R>) => (args: A) =>
+  Effect.flatMap(Shared.checkProfile(args.profile), () => handler(args))
+
 const login = Command.make(
   "login",
   {
@@ -75,7 +83,7 @@ const login = Command.make(
     verbose: Options.boolean("verbose").pipe(Options.withDescription("Show the full terms notice again.")),
     json: Shared.json
   },
-  (args) => Effect.flatMap(Reader, ({ readLine }) => lazy(() => import("./commands/login.js"), (m) => m.run(args, readLine)))
+  withProfile((args) => Effect.flatMap(Reader, ({ readLine }) => lazy(() => import("./commands/login.js"), (m) => m.run(args, readLine))))
 ).pipe(Command.withDescription(describe(
   "Sign in with your ChatGPT account. Default: in a browser when this machine likely has one, else with a device code.",
   ["subauth login", "subauth login --device", "subauth login --paste --profile work", "CI=true subauth login --device --accept-terms"]
@@ -91,7 +99,7 @@ const logout = Command.make(
     ),
     json: Shared.json
   },
-  (args) => lazy(() => import("./commands/logout.js"), (m) => m.run(args))
+  withProfile((args) => lazy(() => import("./commands/logout.js"), (m) => m.run(args)))
 ).pipe(Command.withDescription(describe(
   "Revoke the sign-in at the issuer (best effort) and delete the stored tokens.",
   ["subauth logout", "subauth logout --profile work --no-revoke"]
@@ -121,7 +129,7 @@ export const tokenOptions = {
 const status = Command.make(
   "status",
   statusOptions,
-  (args) => lazy(() => import("./commands/status.js"), (m) => m.run(args))
+  withProfile((args) => lazy(() => import("./commands/status.js"), (m) => m.run(args)))
 ).pipe(Command.withDescription(describe(
   "Show whether a profile is signed in: account, email, plan, token expiry, store, verification, consent, " +
     "and the usage limits last seen (by ask, serve or usage). No network. Exits 0 when signed in, 1 when not.",
@@ -131,7 +139,7 @@ const status = Command.make(
 const token = Command.make(
   "token",
   tokenOptions,
-  (args) => lazy(() => import("./commands/token.js"), (m) => m.run(args))
+  withProfile((args) => lazy(() => import("./commands/token.js"), (m) => m.run(args)))
 ).pipe(Command.withDescription(describe(
   "Print a valid access token (refreshed if due) for scripts. It is a secret: do not log it.",
   ["curl -H \"Authorization: Bearer $(subauth token)\" …", "subauth token --json"]
@@ -147,7 +155,7 @@ const ask = Command.make(
     store: Shared.store,
     json: Shared.json
   },
-  (args) => Effect.flatMap(Reader, ({ readAll }) => lazy(() => import("./commands/ask.js"), (m) => m.run(args, readAll)))
+  withProfile((args) => Effect.flatMap(Reader, ({ readAll }) => lazy(() => import("./commands/ask.js"), (m) => m.run(args, readAll))))
 ).pipe(Command.withDescription(describe(
   "Ask a model on your subscription; the answer is printed as it arrives. A usage window above 90 % is warned of on stderr.",
   ["subauth ask \"Explain PKCE in one paragraph\"", "git diff | subauth ask --system \"Review this diff\"", "subauth ask --json \"hi\" | jq .usage"]
@@ -156,13 +164,13 @@ const ask = Command.make(
 const models = Command.make(
   "models",
   { profile: Shared.profile, store: Shared.store, json: Shared.json },
-  (args) => lazy(() => import("./commands/models.js"), (m) => m.run(args))
+  withProfile((args) => lazy(() => import("./commands/models.js"), (m) => m.run(args)))
 ).pipe(Command.withDescription(describe("List the models your subscription offers.", ["subauth models", "subauth models --json"])))
 
 const usage = Command.make(
   "usage",
   { profile: Shared.profile, store: Shared.store, json: Shared.json },
-  (args) => lazy(() => import("./commands/usage.js"), (m) => m.run(args))
+  withProfile((args) => lazy(() => import("./commands/usage.js"), (m) => m.run(args)))
 ).pipe(Command.withDescription(describe(
   "Show where your subscription's limits stand: the 5-hour and weekly windows (how much is used, when each resets), " +
     "other limits, credits and plan, from the backend's usage endpoint. No model request is spent.",
@@ -209,10 +217,10 @@ const serve = Command.make(
       Options.withDefault<ReadonlyArray<string>>([])
     )
   },
-  (args) =>
+  withProfile((args) =>
     // The key from the environment, read here (through Config) and kept apart from --api-key, which warns.
     Effect.flatMap(Config.option(Config.redacted("SUBAUTH_SERVE_KEY")), (envApiKey) =>
-      lazy(() => import("./commands/serve.js"), (m) => m.run({ ...args, envApiKey })))
+      lazy(() => import("./commands/serve.js"), (m) => m.run({ ...args, envApiKey }))))
 ).pipe(Command.withDescription(describe(
   "Serve an OpenAI-compatible endpoint (chat completions, responses, models) on this machine, backed by your subscription. " +
     "Parameters the backend rejects (temperature, max_tokens, …) are accepted and dropped.",

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "../src/Cli.js"
+import { accept } from "../src/internal/fastArgs.js"
+import * as FastPath from "../src/internal/fastPath.js"
 import * as Output from "../src/Output.js"
 import * as Settings from "../src/Settings.js"
 
@@ -32,6 +34,8 @@ export const makeRunner = (options: {
   readonly answers?: ReadonlyArray<string>
   readonly stdoutIsTTY?: boolean
   readonly stdin?: string
+  /** Through the binary's fast path of `status` and `token` (`fastBin.ts`) instead of the command tree. */
+  readonly fastPath?: boolean
 }) => {
   const answers = [...(options.answers ?? [])]
   const settings: Settings.Service = {
@@ -64,10 +68,15 @@ export const makeRunner = (options: {
         })
       const base = yield* Effect.console
       const console: Console.Console = { ...base, log: write("out"), info: write("out"), error: write("err"), warn: write("err") }
-      const code = yield* Cli.main(["node", "subauth", ...argv], {
-        readLine: () => Effect.succeed(Option.fromNullable(answers.shift())),
-        readAll: Effect.succeed(Option.fromNullable(options.stdin))
-      }).pipe(
+      const fast = options.fastPath === true ? accept(["node", "subauth", ...argv], process.env) : undefined
+      if (options.fastPath === true && fast === undefined) return yield* Effect.dieMessage(`not a fast path command line: ${argv.join(" ")}`)
+      const program = fast !== undefined
+        ? FastPath.run(fast)
+        : Cli.main(["node", "subauth", ...argv], {
+          readLine: () => Effect.succeed(Option.fromNullable(answers.shift())),
+          readAll: Effect.succeed(Option.fromNullable(options.stdin))
+        })
+      const code = yield* program.pipe(
         Effect.withConsole(console),
         Effect.provide(Layer.mergeAll(Layer.succeed(Settings.Settings, settings), Layer.succeed(Output.Output, output), NodeContext.layer)),
         // As bin.ts does: library logs only for errors.

@@ -11,6 +11,7 @@ import { Config, Context, Duration, Effect, FiberRef, HashSet, Layer, Logger, Lo
 import * as BrokerLayers from "../internal/brokerLayers.js"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
+import * as StopSignal from "../internal/stopSignal.js"
 import { Output } from "../Output.js"
 import { logLevel, Settings } from "../Settings.js"
 
@@ -92,8 +93,10 @@ const serverLogs = Layer.unwrapEffect(Effect.gen(function*() {
   )
 }))
 
+/** Serves until SIGINT or SIGTERM; SIGTERM, how a supervisor stops it, is its normal stop (exit 0 after the drain). */
 export const serve = (args: ServeArgs) =>
   Effect.gen(function*() {
+    yield* StopSignal.sigtermIsNormalStop
     yield* check(args)
     const settings = yield* Settings
     const output = yield* Output

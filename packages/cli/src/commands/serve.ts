@@ -1,7 +1,8 @@
 /**
  * `subauth serve`: the OpenAI-compatible proxy of `@subauth/server` on this
  * machine, backed by a profile's subscription, until SIGINT or SIGTERM (the
- * runtime interrupts `run`; the proxy's scope closes, which drains it).
+ * runtime interrupts `run`; the proxy's scope closes, which drains it). SIGTERM
+ * is its normal stop (exit 0), Ctrl-C a cancellation (130).
  */
 import * as SecureRandom from "@subauth/core/SecureRandom"
 import * as TokenManager from "@subauth/core/TokenManager"
@@ -14,6 +15,7 @@ import * as Redacted from "effect/Redacted"
 import { join } from "node:path"
 import { ExitCode, UsageError } from "../internal/errors.js"
 import * as Layers from "../internal/layers.js"
+import * as StopSignal from "../internal/stopSignal.js"
 import { Output } from "../Output.js"
 import { Settings } from "../Settings.js"
 import type { StoreChoice } from "./shared.js"
@@ -77,6 +79,7 @@ export const run = (args: Args) =>
     const settings = yield* Settings
     const output = yield* Output
     const { style } = output
+    yield* StopSignal.sigtermIsNormalStop
     yield* check(args)
     const given = yield* givenKey(args)
     if (Option.isSome(given) && given.value.source === "flag") {

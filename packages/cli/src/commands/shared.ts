@@ -4,8 +4,9 @@
 import { Options } from "@effect/cli"
 import { profileConfig, STORES, storeConfig } from "./defaults.js"
 
-export { STORES, type StoreChoice, type TokenArgs } from "./defaults.js"
+export { checkProfile, STORES, type StoreChoice, type TokenArgs } from "./defaults.js"
 
+/** Any text: the commands check it (`checkProfile`), so that both sources of a name fail alike and in our words. */
 export const profile = Options.text("profile").pipe(
   Options.withAlias("p"),
   Options.withDescription("The profile (account) to use. Env: SUBAUTH_PROFILE. Default: default."),

@@ -5,6 +5,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Printable from "@subauth/core/Printable"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -18,6 +19,7 @@ import { isatty } from "node:tty"
 import { ExitCode } from "./errors.js"
 import * as Output from "../Output.js"
 import * as Settings from "../Settings.js"
+import { StopSignal } from "./stopSignal.js"
 
 // Library logs go to stderr, and only errors unless SUBAUTH_LOG (debug, info, warning, …) asks for more. logfmt
 // escapes a message's control characters but not an annotation's: the whole line is made one printable line.
@@ -45,7 +47,30 @@ const provideEdge = <A, E>(program: Effect.Effect<A, E, Settings.Settings | Outp
     )
   })
 
-/** Runs a program of the CLI as the process: its result is the exit code; an interruption exits 130. */
+/** How the process was asked to stop, if it was: the first signal, and whether the program takes SIGTERM as its normal stop. */
+export interface Stop {
+  readonly signal: "SIGINT" | "SIGTERM" | undefined
+  readonly sigtermIsNormalStop: boolean
+}
+
+/**
+ * The exit code of a program's end, and the line said on stderr. An
+ * interruption (Ctrl-C, SIGTERM) is "Cancelled." and 130, except SIGTERM to a
+ * program that takes it as its normal stop (a server) and shut down cleanly:
+ * "Stopped." and 0, what a supervisor expects.
+ */
+export const ending = (exit: Exit.Exit<number, unknown>, stop: Stop): { readonly code: number; readonly line?: string } => {
+  if (Exit.isSuccess(exit)) return { code: exit.value }
+  if (stop.signal === "SIGTERM" && stop.sigtermIsNormalStop && Cause.isInterruptedOnly(exit.cause)) {
+    return { code: 0, line: "Stopped.\n" }
+  }
+  return { code: 130, line: "Cancelled.\n" }
+}
+
+/**
+ * Runs a program of the CLI as the process: its result is the exit code; an
+ * interruption exits 130, or 0 for SIGTERM to a server ({@link ending}).
+ */
 export const runMain = (program: Effect.Effect<number, never, Settings.Settings | Output.Output>): void => {
   // A closed pipe (`subauth models | head -1`) ends the program quietly, as for any Unix tool.
   for (const stream of [process.stdout, process.stderr]) {
@@ -61,14 +86,29 @@ export const runMain = (program: Effect.Effect<number, never, Settings.Settings 
     stderrIsTTY: process.stderr.isTTY === true,
     platform: process.platform
   }
+  // Which signal came first. Registered before the runtime's own listeners (which interrupt the program), and
+  // removed at the first signal as the runtime removes its own: a second Ctrl-C kills the process as usual.
+  let signal: Stop["signal"]
+  let sigtermIsNormalStop = false
+  const onSignal = (received: NodeJS.Signals) => {
+    signal = received === "SIGTERM" ? "SIGTERM" : "SIGINT"
+    process.removeListener("SIGINT", onSignal)
+    process.removeListener("SIGTERM", onSignal)
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
   provideEdge(program, terminals).pipe(
+    Effect.provideService(StopSignal, { sigtermIsNormalStop: Effect.sync(() => void (sigtermIsNormalStop = true)) }),
     NodeRuntime.runMain({
       disableErrorReporting: true,
       disablePrettyLogger: true,
       teardown: (exit, onExit) => {
+        process.removeListener("SIGINT", onSignal)
+        process.removeListener("SIGTERM", onSignal)
         // Only an interruption (Ctrl-C, SIGTERM) ends the program without a code of its own.
-        if (Exit.isFailure(exit)) process.stderr.write("Cancelled.\n")
-        onExit(Exit.isSuccess(exit) ? (exit.value as number) : 130)
+        const end = ending(exit as Exit.Exit<number, unknown>, { signal, sigtermIsNormalStop })
+        if (end.line !== undefined) process.stderr.write(end.line)
+        onExit(end.code)
       }
     })
   )

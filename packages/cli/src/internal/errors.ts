@@ -160,6 +160,14 @@ const reportOf = (
     case "Unsupported":
       return { code: ExitCode.Usage, message: `invalid configuration: ${error.message}` }
     case "TokenStoreError":
+      // The same words and code as the commands' own check of a profile name (`checkProfile`).
+      if (error.reason === "InvalidProfile") {
+        return {
+          code: ExitCode.Usage,
+          message: (error as { description?: string }).description ?? error.message,
+          hint: "see subauth <command> --help"
+        }
+      }
       return isKeychainFailure(error)
         ? { code: ExitCode.Failure, message: error.message, hint: `${keychainAdvice(platform)} Or use --store file.` }
         : { code: ExitCode.Failure, message: error.message }

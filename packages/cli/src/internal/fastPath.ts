@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import type * as Status from "../commands/status.js"
 import type * as Token from "../commands/token.js"
-import { profileConfig, storeConfig } from "../commands/defaults.js"
+import { checkProfile, profileConfig, storeConfig } from "../commands/defaults.js"
 import type { Output } from "../Output.js"
 import type { Settings } from "../Settings.js"
 import { exitCode } from "./errors.js"
@@ -18,11 +18,14 @@ export type Command =
   | { readonly _tag: "status"; readonly args: Status.Args }
   | { readonly _tag: "token"; readonly args: Token.Args }
 
-/** The command, a missing `--profile` or `--store` read from the environment as @effect/cli does. */
+/**
+ * The command, a missing `--profile` or `--store` read from the environment as
+ * @effect/cli does, and the profile checked as `Cli.ts` checks it.
+ */
 export const command = (parsed: FastArgs) =>
   Effect.gen(function*() {
     const common = {
-      profile: parsed.profile ?? (yield* profileConfig),
+      profile: yield* checkProfile(parsed.profile ?? (yield* profileConfig)),
       store: parsed.store ?? (yield* storeConfig),
       json: parsed.json
     }
