@@ -29,11 +29,10 @@
  * the absolute numbers are this machine's.
  */
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { Broker, BrokerDatabase, KeyWrap, MasterKey, SqlTokenStore, Tenants } from "@subauth/broker"
 import { SecureRandom } from "@subauth/core"
 import { FakeOAuthServer } from "@subauth/testing"
-import { Duration, Effect, Layer, Logger, LogLevel, Redacted, Schema, Scope } from "effect"
+import { Effect, Layer, Logger, LogLevel, Redacted, Schema, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -41,6 +40,7 @@ import { Agent, request } from "node:http"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { type Engine, freshDatabase, postgresProblem } from "./databases.js"
 import { write } from "./results.js"
 
 // 32 clients: more than the server's PostgreSQL pool (10 connections) and far more than the 2 cores, so
@@ -56,12 +56,10 @@ const SEED_BATCH = 500
 // Distinct token sets minted by the fake issuer, given to users in turn: minting (two RS256 signatures)
 // would otherwise be most of the set-up. Every row is still encrypted under its own user's AAD.
 const MINTED = 250
-const PG_ADMIN_URL = process.env.SUBAUTH_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
 const bin = fileURLToPath(new URL("../../packages/cli/bin/subauth.js", import.meta.url))
 const bundle = fileURLToPath(new URL("../../packages/cli/dist/subauth.cjs", import.meta.url))
 
-type Engine = "sqlite" | "postgres"
 
 const userId = (i: number) => `user-${String(i).padStart(5, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
@@ -329,54 +327,6 @@ const compare = async (server: Server, baseline: Route, token: Route, counters: 
 
 // --- databases and seeding -------------------------------------------------------------------------
 
-const pgAdmin = PgClient.layer({ url: Redacted.make(PG_ADMIN_URL), maxConnections: 1, connectTimeout: Duration.seconds(3) })
-
-const withDatabase = (url: string, database: string) => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
-/** Why PostgreSQL cannot be used, if it cannot. */
-const postgresProblem = Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT 1`).pipe(
-  Effect.provide(pgAdmin),
-  Effect.timeout("5 seconds"),
-  Effect.as(undefined),
-  Effect.catchAllCause(() => Effect.succeed(`PostgreSQL does not answer at ${new URL(PG_ADMIN_URL).host}`))
-)
-
-/** A fresh database of the engine (dropped or removed with the scope): its location and its URL for the server. */
-const freshDatabase = (engine: Engine) =>
-  engine === "sqlite"
-    ? Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => mkdtempSync(join(tmpdir(), "subauth-bench-db-"))),
-        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-      ),
-      (dir) => {
-        const filename = join(dir, "broker", "broker.db")
-        return { location: { _tag: "Sqlite", filename } as BrokerDatabase.Location, url: `sqlite:${filename}`, database: undefined }
-      }
-    )
-    : Effect.map(
-      Effect.acquireRelease(
-        Effect.gen(function*() {
-          const name = `subauth_bench_${randomBytes(6).toString("hex")}`
-          yield* Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)).pipe(Effect.provide(pgAdmin), Effect.orDie)
-          return name
-        }),
-        (name) =>
-          Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).pipe(
-            Effect.provide(pgAdmin),
-            Effect.ignore
-          )
-      ),
-      (name) => {
-        const url = withDatabase(PG_ADMIN_URL, name)
-        return { location: { _tag: "Postgres", url: Redacted.make(url) } as BrokerDatabase.Location, url, database: name }
-      }
-    )
-
 const Count = Schema.Array(Schema.Struct({ n: Schema.Union(Schema.Number, Schema.NumberFromString) }))
 
 // --- one engine ------------------------------------------------------------------------------------
@@ -384,7 +334,7 @@ const Count = Schema.Array(Schema.Struct({ n: Schema.Union(Schema.Number, Schema
 const runEngine = (engine: Engine) =>
   Effect.gen(function*() {
     const oauth = yield* FakeOAuthServer.FakeOAuthServer
-    const { database, location, url } = yield* freshDatabase(engine)
+    const { database, location, url } = yield* freshDatabase(engine, join("broker", "broker.db"))
     const keys: MasterKey.MasterKeys = { current: Redacted.make(new Uint8Array(randomBytes(32))), previous: [] }
     // The tenant and its users are written by this process, through the library, on the server's database.
     const library = yield* Layer.build(

@@ -37,19 +37,17 @@
  */
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { PgClient } from "@effect/sql-pg"
 import { Broker, BrokerDatabase, BrokerServer, Connections, KeyWrap, SqlTokenStore, Tenants } from "@subauth/broker"
 import { SecureRandom, SubscriptionLLM, TokenManager } from "@subauth/core"
 import { ChatCompletions } from "@subauth/server"
 import { FakeCodexBackend, FakeOAuthServer } from "@subauth/testing"
-import { Context, Duration, Effect, Either, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
+import { Context, Effect, Either, Layer, Logger, LogLevel, Redacted, Stream } from "effect"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
 import { Agent, request } from "node:http"
-import { loadavg, tmpdir } from "node:os"
-import { join } from "node:path"
+import { loadavg } from "node:os"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
+import { type Engine, freshDatabase, postgresProblem } from "./databases.js"
 import { write } from "./results.js"
 
 const USERS = 1_000
@@ -61,12 +59,10 @@ const PHASE_MS = 1_250
 const MODEL = "gpt-5.5"
 // A typical short answer, as in proxy.ts: 400 characters in 20 deltas.
 const ANSWER = "The quick brown fox jumps over the lazy dog. ".repeat(9).slice(0, 400)
-const PG_ADMIN_URL = process.env.SUBAUTH_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
 setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
 
-type Engine = "sqlite" | "postgres"
 
 const userId = (i: number) => `user-${String(i).padStart(4, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
@@ -209,44 +205,6 @@ const memory = () => {
 
 // --- databases -------------------------------------------------------------------------------------
 
-const pgAdmin = PgClient.layer({ url: Redacted.make(PG_ADMIN_URL), maxConnections: 1, connectTimeout: Duration.seconds(3) })
-
-const postgresProblem = Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT 1`).pipe(
-  Effect.provide(pgAdmin),
-  Effect.timeout("5 seconds"),
-  Effect.as(undefined),
-  Effect.catchAllCause(() => Effect.succeed(`PostgreSQL does not answer at ${new URL(PG_ADMIN_URL).host}`))
-)
-
-/** A fresh database of the engine, removed or dropped with the scope. */
-const freshLocation = (engine: Engine) =>
-  engine === "sqlite"
-    ? Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => mkdtempSync(join(tmpdir(), "subauth-bench-gateway-"))),
-        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-      ),
-      (dir): BrokerDatabase.Location => ({ _tag: "Sqlite", filename: join(dir, "broker.db") })
-    )
-    : Effect.map(
-      Effect.acquireRelease(
-        Effect.gen(function*() {
-          const name = `subauth_bench_${randomBytes(6).toString("hex")}`
-          yield* Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`CREATE DATABASE ${name}`)).pipe(Effect.provide(pgAdmin), Effect.orDie)
-          return name
-        }),
-        (name) =>
-          Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).pipe(
-            Effect.provide(pgAdmin),
-            Effect.ignore
-          )
-      ),
-      (name): BrokerDatabase.Location => {
-        const url = new URL(PG_ADMIN_URL)
-        url.pathname = `/${name}`
-        return { _tag: "Postgres", url: Redacted.make(url.toString()) }
-      }
-    )
 
 // --- one engine ------------------------------------------------------------------------------------
 
@@ -256,7 +214,7 @@ const runEngine = (engine: Engine, modes: ReadonlyArray<Mode>, evicting: boolean
   Effect.gen(function*() {
     const issuer = yield* FakeOAuthServer.FakeOAuthServer
     const backend = yield* FakeCodexBackend.FakeCodexBackend
-    const location = yield* freshLocation(engine)
+    const { location } = yield* freshDatabase(engine)
     const keys = { current: Redacted.make(new Uint8Array(randomBytes(32))), previous: [] }
     const setupStart = performance.now()
 

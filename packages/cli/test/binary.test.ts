@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { tempHome } from "./support.js"
+import { binaryEnv, tempHome } from "./support.js"
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
 const bin = fileURLToPath(new URL("../bin/subauth.js", import.meta.url))
@@ -37,16 +37,7 @@ const setup = Effect.gen(function*() {
     Effect.provideService(FakeOAuthServer.FakeOAuthServer, oauth)
   )
   const home = yield* tempHome
-  const env = {
-    HOME: home,
-    XDG_CACHE_HOME: `${home}/cache`,
-    SUBAUTH_HOME: `${home}/subauth`,
-    SUBAUTH_ISSUER: oauth.url,
-    SUBAUTH_CODEX_URL: backend.baseUrl,
-    SUBAUTH_ALLOW_INSECURE_HTTP: "1",
-    SUBAUTH_STORE: "file",
-    CI: "true"
-  }
+  const env = binaryEnv(home, { issuer: oauth.url, codexUrl: backend.baseUrl })
   const subauth = (...args: ReadonlyArray<string>) => spawn(process.execPath, [bin, ...args], env)
   return { oauth, backend, env, subauth }
 })

@@ -14,7 +14,7 @@ import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as Cli from "../src/Cli.js"
-import { makeRunner, tempHome } from "./support.js"
+import { binaryEnv, makeRunner, tempHome } from "./support.js"
 
 const bin = fileURLToPath(new URL("../bin/subauth.js", import.meta.url))
 const bundle = fileURLToPath(new URL("../dist/subauth.cjs", import.meta.url))
@@ -104,18 +104,7 @@ describe("an invalid profile name", () => {
     Effect.gen(function*() {
       assert.isTrue(existsSync(bundle), "the binary is not built: run npm run build")
       const home = yield* tempHome
-      const env = {
-        PATH: process.env.PATH ?? "",
-        HOME: home,
-        XDG_CACHE_HOME: `${home}/cache`,
-        SUBAUTH_HOME: `${home}/subauth`,
-        SUBAUTH_ISSUER: nowhere.issuer,
-        SUBAUTH_CODEX_URL: nowhere.codexUrl,
-        SUBAUTH_ALLOW_INSECURE_HTTP: "1",
-        SUBAUTH_STORE: "file",
-        SUBAUTH_PROFILE: "../x",
-        CI: "true"
-      }
+      const env = binaryEnv(home, nowhere, { SUBAUTH_PROFILE: "../x" })
       for (const command of ["status", "usage"]) {
         const ran = yield* Effect.async<{ code: number; stdout: string; stderr: string }>((resume) => {
           const child = execFile(process.execPath, [bin, command], { env, timeout: 30_000 }, (error, stdout, stderr) =>

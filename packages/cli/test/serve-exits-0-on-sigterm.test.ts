@@ -10,7 +10,7 @@ import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { ending } from "../src/internal/edge.js"
-import { tempHome } from "./support.js"
+import { binaryEnv, tempHome } from "./support.js"
 
 const bin = fileURLToPath(new URL("../bin/subauth.js", import.meta.url))
 const bundle = fileURLToPath(new URL("../dist/subauth.cjs", import.meta.url))
@@ -26,18 +26,8 @@ const stopWith = (args: ReadonlyArray<string>, ready: RegExp, signal: NodeJS.Sig
   Effect.gen(function*() {
     assert.isTrue(existsSync(bundle), "the binary is not built: run npm run build")
     const home = yield* tempHome
-    const env = {
-      PATH: process.env.PATH ?? "",
-      HOME: home,
-      XDG_CACHE_HOME: `${home}/cache`,
-      SUBAUTH_HOME: `${home}/subauth`,
-      // Nothing answers there, and nothing needs to: not signed in, serve serves and warns.
-      SUBAUTH_ISSUER: "http://127.0.0.1:9",
-      SUBAUTH_CODEX_URL: "http://127.0.0.1:9/backend-api/codex",
-      SUBAUTH_ALLOW_INSECURE_HTTP: "1",
-      SUBAUTH_STORE: "file",
-      CI: "true"
-    }
+    // Nothing answers there, and nothing needs to: not signed in, serve serves and warns.
+    const env = binaryEnv(home, { issuer: "http://127.0.0.1:9", codexUrl: "http://127.0.0.1:9/backend-api/codex" })
     return yield* Effect.async<Ended>((resume) => {
       const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
       let stdout = ""

@@ -26,6 +26,28 @@ export const tempHome = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
+/**
+ * The environment of a newcomer running the built binary: a home, cache and
+ * SUBAUTH_HOME of their own under `home`, the file store, no terminal (CI),
+ * and the issuer and backend the test names (plain http on 127.0.0.1).
+ */
+export const binaryEnv = (
+  home: string,
+  servers: { readonly issuer: string; readonly codexUrl: string },
+  extra: Readonly<Record<string, string>> = {}
+): Record<string, string> => ({
+  PATH: process.env.PATH ?? "",
+  HOME: home,
+  XDG_CACHE_HOME: `${home}/cache`,
+  SUBAUTH_HOME: `${home}/subauth`,
+  SUBAUTH_ISSUER: servers.issuer,
+  SUBAUTH_CODEX_URL: servers.codexUrl,
+  SUBAUTH_ALLOW_INSECURE_HTTP: "1",
+  SUBAUTH_STORE: "file",
+  CI: "true",
+  ...extra
+})
+
 export const makeRunner = (options: {
   readonly home: string
   readonly issuer?: string
