@@ -41,7 +41,7 @@ import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Engine, freshDatabase, postgresProblem } from "./databases.js"
-import { write } from "./results.js"
+import { percentile, round3, write } from "./results.js"
 
 // 32 clients: more than the server's PostgreSQL pool (10 connections) and far more than the 2 cores, so
 // the server always has requests queued (what is measured is its capacity, not the client's pacing),
@@ -64,7 +64,6 @@ const bundle = fileURLToPath(new URL("../../packages/cli/dist/subauth.cjs", impo
 const userId = (i: number) => `user-${String(i).padStart(5, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
 const round2 = (x: number) => Number(x.toFixed(2))
-const round3 = (x: number) => Number(x.toFixed(3))
 
 // --- /proc ------------------------------------------------------------------------------------------
 
@@ -257,11 +256,6 @@ const phase = async (agent: Agent, server: Server, route: Route, ms: number, cou
     machineCpuMs: machineCpuMs() - machine0,
     rssSamples
   }
-}
-
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
 
 const summarise = (phases: ReadonlyArray<Phase>) => {

@@ -48,7 +48,7 @@ import { loadavg } from "node:os"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { type Engine, freshDatabase, postgresProblem } from "./databases.js"
-import { write } from "./results.js"
+import { percentile, round3, write } from "./results.js"
 
 const USERS = 1_000
 const CLIENT_LEVELS = [1, 32] as const
@@ -67,7 +67,6 @@ const gc = runInNewContext("gc") as () => void
 const userId = (i: number) => `user-${String(i).padStart(4, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
 const round2 = (x: number) => Number(x.toFixed(2))
-const round3 = (x: number) => Number(x.toFixed(3))
 
 // --- the load generator ----------------------------------------------------------------------------
 
@@ -114,11 +113,6 @@ const each = async (shot: Shot, total: number, clients: number) => {
   await Promise.all(Array.from({ length: clients }, async () => {
     while (next < total) await shot(next++)
   }))
-}
-
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
 
 const summarise = (phases: ReadonlyArray<Phase>) => {

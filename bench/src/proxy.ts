@@ -24,7 +24,7 @@ import { FakeCodexBackend } from "@subauth/testing"
 import { Effect, Layer, Logger, LogLevel, Option, Redacted, Stream } from "effect"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
-import { write } from "./results.js"
+import { percentile, round3, write } from "./results.js"
 
 const WARMUP = 50
 const SEQUENTIAL = 400
@@ -51,11 +51,6 @@ const shot = (url: string, headers: Record<string, string>, body: string, last: 
   return performance.now() - t0
 }
 
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
 const sequential = async (run: Shot, n: number) => {
   const times: Array<number> = []
   for (let i = 0; i < n; i++) times.push(await run())
@@ -77,7 +72,6 @@ const memory = () => {
   return { heapUsedMB: Number((heapUsed / 2 ** 20).toFixed(2)), rssMB: Number((rss / 2 ** 20).toFixed(2)) }
 }
 
-const round3 = (x: number) => Number(x.toFixed(3))
 
 export const run = async () => {
   const setup = Effect.gen(function*() {

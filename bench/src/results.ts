@@ -24,3 +24,12 @@ export const median = (xs: ReadonlyArray<number>): number => {
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
+
+/** The nearest-rank `p`th percentile (0–100) of `xs`. */
+export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
+/** Three decimals, as the results files give milliseconds. */
+export const round3 = (x: number): number => Number(x.toFixed(3))
