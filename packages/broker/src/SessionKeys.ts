@@ -18,12 +18,11 @@
 import { SqlClient } from "@effect/sql"
 import { SecureRandom } from "@subauth/core"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted, Schedule, Schema, type Scope } from "effect"
-import { createHash } from "node:crypto"
 import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError } from "./BrokerError.js"
 import { checkUserId } from "./Connections.js"
 import { makeRecent } from "./internal/recent.js"
-import { checkName, randomId } from "./Tenants.js"
+import { checkName, hashKey, randomId, randomSecret } from "./Tenants.js"
 import { dbFailed, Int } from "./internal/sql.js"
 
 /**
@@ -66,7 +65,6 @@ export const CACHE_MILLIS = 1000
 
 const keyPattern = /^sas_[A-Za-z0-9_-]{43}$/
 
-const hashOf = (secret: string) => createHash("sha256").update(secret, "utf8").digest("base64url")
 
 /**
  * A session key as lists show it: never the key.
@@ -206,11 +204,12 @@ export const make = (
             retryAfter: 60
           })
         }
-        const id = yield* randomId("sk_", 20).pipe(Effect.provideService(SecureRandom.SecureRandom, random))
-        const secret = `${KEY_PREFIX}${Buffer.from(yield* random.bytes(32)).toString("base64url")}`
+        const [id, secret] = yield* Effect.all([randomId("sk_", 20), randomSecret(KEY_PREFIX)]).pipe(
+          Effect.provideService(SecureRandom.SecureRandom, random)
+        )
         const expiresAt = now + ttl * 1000
         yield* sql`INSERT INTO session_keys (id, tenant_id, user_id, label, secret_hash, created_at, expires_at, revoked_at, uses, last_used_at)
-          VALUES (${id}, ${tenantId}, ${userId}, ${label}, ${hashOf(secret)}, ${now}, ${expiresAt}, NULL, 0, NULL)`.pipe(
+          VALUES (${id}, ${tenantId}, ${userId}, ${label}, ${hashKey(secret)}, ${now}, ${expiresAt}, NULL, 0, NULL)`.pipe(
           Effect.mapError(dbFailed("creating a session key"))
         )
         yield* audit.record(tenantId, "session_key.created", { userId, detail: { key_id: id, label, ttl_seconds: ttl } })
@@ -225,7 +224,7 @@ export const make = (
           uses: 0,
           lastUsedAt: Option.none()
         }
-        return { key, secret: Redacted.make(secret) }
+        return { key, secret }
       })
 
     const list = (tenantId: string, userId: string) =>
@@ -268,9 +267,8 @@ export const make = (
 
     const authenticate = (secret: Redacted.Redacted<string>) =>
       Effect.gen(function*() {
-        const value = Redacted.value(secret)
-        if (!keyPattern.test(value)) return Option.none<Holder>()
-        const hash = hashOf(value)
+        if (!keyPattern.test(Redacted.value(secret))) return Option.none<Holder>()
+        const hash = hashKey(secret)
         const now = yield* Clock.currentTimeMillis
         let holder = seen.get(hash, now)
         if (holder === undefined) {

@@ -134,6 +134,16 @@ const KEY_CACHE_SIZE = 10_000
 export const hashKey = (secret: Redacted.Redacted<string>): string =>
   createHash("sha256").update(Redacted.value(secret), "utf8").digest("hex")
 
+/**
+ * A new key's secret: `prefix` and 256 random bits (43 base64url
+ * characters), found later by {@link hashKey}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const randomSecret = (prefix: string): Effect.Effect<Redacted.Redacted<string>, never, SecureRandom.SecureRandom> =>
+  Effect.map(SecureRandom.bytes(32), (bytes) => Redacted.make(`${prefix}${Buffer.from(bytes).toString("base64url")}`))
+
 const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 /**
@@ -194,7 +204,7 @@ export const make: Effect.Effect<Tenants.Service, never, SqlClient.SqlClient | V
     const newKey = (tenantId: string, label: string) =>
       Effect.gen(function*() {
         const id = yield* withRandom(randomId("key_", 16))
-        const secret = Redacted.make(`${KEY_PREFIX}${Buffer.from(yield* random.bytes(32)).toString("base64url")}`)
+        const secret = yield* withRandom(randomSecret(KEY_PREFIX))
         const now = yield* Clock.currentTimeMillis
         yield* sql`INSERT INTO api_keys (id, tenant_id, secret_hash, label, created_at, revoked_at)
           VALUES (${id}, ${tenantId}, ${hashKey(secret)}, ${label}, ${now}, NULL)`
