@@ -20,6 +20,11 @@
  * `connected`, `expired`, `denied` or `failed`, with a reason the app can
  * act on.
  *
+ * Longer than 650 lines: one concern, a session's life (create, consent,
+ * method, restart, the CLI's hand-over, paste, the poll loop and its claims),
+ * whose steps share the row, its encrypted secrets and the transitions;
+ * splitting them would spread one state machine over several files.
+ *
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"
@@ -34,6 +39,7 @@ import { checkUserId, Connections, type ConsentRecord } from "./Connections.js"
 import type { Caller } from "./Tenants.js"
 import { randomId } from "./Tenants.js"
 import { Vault } from "./Vault.js"
+import { forkLoop } from "./internal/loop.js"
 import { dbFailed, Int } from "./internal/sql.js"
 
 /**
@@ -785,13 +791,7 @@ export const layer = (options: Options = {}): Layer.Layer<ConnectSessions, never
     Effect.gen(function*() {
       const service = yield* make(options)
       const tick = Duration.decode(options.tick ?? DEFAULTS.tick)
-      yield* service.pollDue.pipe(
-        Effect.catchAll((error) => Effect.logWarning(`connect session polling failed: ${error.message}`)),
-        Effect.zipRight(Effect.sleep(tick)),
-        Effect.forever,
-        Effect.annotateLogs({ service: "subauth-broker", loop: "connect-sessions" }),
-        Effect.forkScoped
-      )
+      yield* forkLoop({ name: "connect-sessions", what: "connect session polling", round: service.pollDue, pause: Effect.sleep(tick) })
       return service
     })
   )

@@ -28,6 +28,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import { DatabaseError } from "./BrokerError.js"
 import { Connections } from "./Connections.js"
+import { forkLoop } from "./internal/loop.js"
 
 /**
  * @since 0.1.0
@@ -185,14 +186,13 @@ export const layer = (options: Options = {}): Layer.Layer<IdleRefresh, never, Sq
     Effect.gen(function*() {
       const service = yield* make(options)
       const interval = yield* finiteMillis("interval", options.interval ?? DEFAULT_INTERVAL)
-      yield* Effect.sleep(Duration.millis(interval * (0.8 + Math.random() * 0.4))).pipe(
-        Effect.zipRight(service.sweep.pipe(
-          Effect.catchAll((error) => Effect.logWarning(`the idle refresh sweep failed: ${error.message}`))
-        )),
-        Effect.forever,
-        Effect.annotateLogs({ service: "subauth-broker", loop: "idle-refresh" }),
-        Effect.forkScoped
-      )
+      // The first sweep after a pause too: replicas started together do not sweep together.
+      yield* forkLoop({
+        name: "idle-refresh",
+        what: "the idle refresh sweep",
+        round: Effect.zipRight(Effect.sleep(Duration.millis(interval * (0.8 + Math.random() * 0.4))), service.sweep),
+        pause: Effect.void
+      })
       return service
     })
   )

@@ -33,6 +33,11 @@
  * - **Bounded**: a round claims at most `batch` rows and sends `concurrency`
  *   at once; delivered and failed rows are deleted after `retention`.
  *
+ * Longer than 650 lines: the outbox's three sides (configuration, events
+ * written where they happen, the deliverer with its claims, retries and log)
+ * share the tables and the tenant's encrypted secret; the signature is a
+ * pure function here that receivers can copy.
+ *
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
@@ -44,6 +49,7 @@ import { Audit } from "./Audit.js"
 import { BrokerError, DatabaseError, type VaultError } from "./BrokerError.js"
 import { randomId } from "./Tenants.js"
 import { Vault } from "./Vault.js"
+import { forkLoop } from "./internal/loop.js"
 import { dbFailed, Int } from "./internal/sql.js"
 
 /**
@@ -732,13 +738,7 @@ export const layer = (options: Options = {}): Layer.Layer<Webhooks, never, Requi
     Effect.gen(function*() {
       const service = yield* make(options)
       const tick = Duration.decode(options.tick ?? Duration.seconds(1))
-      yield* service.deliverDue.pipe(
-        Effect.catchAll((error) => Effect.logWarning(`webhook delivery failed: ${error.message}`)),
-        Effect.zipRight(Effect.sleep(tick)),
-        Effect.forever,
-        Effect.annotateLogs({ service: "subauth-broker", loop: "webhooks" }),
-        Effect.forkScoped
-      )
+      yield* forkLoop({ name: "webhooks", what: "webhook delivery", round: service.deliverDue, pause: Effect.sleep(tick) })
       return service
     })
   )
