@@ -14,6 +14,11 @@
  *   flight finish, idle keep-alive connections are closed, then the poll loop
  *   stops.
  *
+ * Longer than 650 lines: it implements every group of the one `BrokerApi`
+ * definition (thin handlers that call the services, built together as
+ * `HttpApiBuilder` wants), plus the token route's fast path and the gateway's
+ * mount; what the handlers do lives in the services.
+ *
  * @since 0.1.0
  */
 import {

@@ -18,6 +18,10 @@
  *   tokens; **erasing** a user deletes everything of theirs but the record of
  *   the erasure.
  *
+ * Longer than 650 lines: one concern, a connection's life (issue, status,
+ * refresh when idle, connect, sign-out, erase, consent records), over one row
+ * and one per-tenant token lifecycle.
+ *
  * @since 0.1.0
  */
 import type { HttpClient } from "@effect/platform"

@@ -32,9 +32,11 @@
  *
  * The wire format is {@link CodexWire}, the errors {@link BackendError}; the
  * pure parts (request body, answers, events) are in `internal/` and
- * re-exported here. Longer than 600 lines because the service's domain models
- * (`Request`, `Event`, `Result`, `RateLimits`, `ModelInfo`, …: about 250
- * lines, mostly their documentation) stay next to the Tag that uses them.
+ * re-exported here. Longer than 650 lines because the service's domain models
+ * (`Request`, `Event`, `Result`, `ModelInfo`, the rate-limit aliases, …:
+ * about 300 lines, mostly their documentation) stay next to the Tag that uses
+ * them, and `make` holds the three requests (turn, models, usage) over one
+ * authorized client.
  *
  * @see protocol.md §5, §9
  * @since 0.1.0

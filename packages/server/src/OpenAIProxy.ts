@@ -34,6 +34,10 @@
  *   ended cleanly: a 503, or the stream's error event and a proper end.
  * - Nothing is logged that holds the key or a token.
  *
+ * Longer than 650 lines: the app (routes, key check, drain), its options and
+ * layers, and the answers of its errors belong to one server; the translations
+ * are in `ChatCompletions` and `ResponsesApi`, the shared parts in `internal/`.
+ *
  * @since 0.1.0
  */
 import {
