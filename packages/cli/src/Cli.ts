@@ -256,6 +256,8 @@ const connect = Command.make(
 
 // --- subauth broker -----------------------------------------------------------------------------
 
+const tenantId = Args.text({ name: "tenant-id" })
+
 const databaseUrl = Options.redacted("database-url").pipe(
   Options.withDescription(
     "postgres://… (several replicas) or sqlite:PATH. Env: SUBAUTH_BROKER_DATABASE_URL (better for a URL with a password). " +
@@ -343,7 +345,7 @@ const tenantList = Command.make("list", { json: Shared.json, databaseUrl }, (arg
 const tenantDelete = Command.make(
   "delete",
   {
-    tenantId: Args.text({ name: "tenant-id" }),
+    tenantId,
     yes: Options.boolean("yes").pipe(Options.withDescription("Confirm: the tenant's data key, users and sign-ins are deleted for good.")),
     databaseUrl
   },
@@ -356,7 +358,7 @@ const tenantDelete = Command.make(
 const keyCreate = Command.make(
   "create",
   {
-    tenantId: Args.text({ name: "tenant-id" }),
+    tenantId,
     label: Options.text("label").pipe(Options.withDescription("What the key is for (shown in lists and the audit trail)."), Options.withDefault("api key")),
     json: Shared.json,
     databaseUrl
@@ -372,7 +374,7 @@ const keyRevoke = Command.make(
 
 const keyList = Command.make(
   "list",
-  { tenantId: Args.text({ name: "tenant-id" }), json: Shared.json, databaseUrl },
+  { tenantId, json: Shared.json, databaseUrl },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.keyList(args))
 ).pipe(Command.withDescription(describe("List a tenant's API keys (never their secrets).", ["subauth broker tenant key list ten_…"])))
 
@@ -387,7 +389,7 @@ const prefix = Args.text({ name: "prefix" }).pipe(
 
 const returnUrlAdd = Command.make(
   "add",
-  { tenantId: Args.text({ name: "tenant-id" }), prefix, json: Shared.json, databaseUrl },
+  { tenantId, prefix, json: Shared.json, databaseUrl },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlAdd(args))
 ).pipe(Command.withDescription(describe(
   "Allow a return address: a connect session's return_url must start with one of the tenant's (https, or http on a loopback host).",
@@ -396,13 +398,13 @@ const returnUrlAdd = Command.make(
 
 const returnUrlRemove = Command.make(
   "remove",
-  { tenantId: Args.text({ name: "tenant-id" }), prefix, json: Shared.json, databaseUrl },
+  { tenantId, prefix, json: Shared.json, databaseUrl },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlRemove(args))
 ).pipe(Command.withDescription(describe("Remove an allowed return address.", ["subauth broker tenant return-url remove ten_… https://app.example.com/settings/"])))
 
 const returnUrlList = Command.make(
   "list",
-  { tenantId: Args.text({ name: "tenant-id" }), json: Shared.json, databaseUrl },
+  { tenantId, json: Shared.json, databaseUrl },
   (args) => lazy(() => import("./commands/broker.js"), (m) => m.returnUrlList(args))
 ).pipe(Command.withDescription(describe("List a tenant's allowed return addresses.", ["subauth broker tenant return-url list ten_…"])))
 
