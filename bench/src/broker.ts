@@ -60,7 +60,6 @@ const MINTED = 250
 const bin = fileURLToPath(new URL("../../packages/cli/bin/subauth.js", import.meta.url))
 const bundle = fileURLToPath(new URL("../../packages/cli/dist/subauth.cjs", import.meta.url))
 
-
 const userId = (i: number) => `user-${String(i).padStart(5, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
 const round2 = (x: number) => Number(x.toFixed(2))

@@ -63,7 +63,6 @@ const ANSWER = "The quick brown fox jumps over the lazy dog. ".repeat(9).slice(0
 setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
 
-
 const userId = (i: number) => `user-${String(i).padStart(4, "0")}`
 const round1 = (x: number) => Number(x.toFixed(1))
 const round2 = (x: number) => Number(x.toFixed(2))
@@ -198,7 +197,6 @@ const memory = () => {
 }
 
 // --- databases -------------------------------------------------------------------------------------
-
 
 // --- one engine ------------------------------------------------------------------------------------
 

@@ -72,7 +72,6 @@ const memory = () => {
   return { heapUsedMB: Number((heapUsed / 2 ** 20).toFixed(2)), rssMB: Number((rss / 2 ** 20).toFixed(2)) }
 }
 
-
 export const run = async () => {
   const setup = Effect.gen(function*() {
     const backend = yield* FakeCodexBackend.FakeCodexBackend
